@@ -1,0 +1,346 @@
+"""The agent's typed state and its pure step functions: act, learn, and one step per env step.
+
+Everything here is pure: the state (params, target, optimiser, replay, key, counters) goes in and
+comes out. ``Agent`` holds only static things (the network and the Config); its methods never
+touch ``self`` beyond reading them, so ``jax.jit`` can close over it.
+
+Agents of a sweep share a leading agent axis. Integer work (replay writes, sampling, key splits)
+is vmapped; float work (forward passes, gradients, Adam) goes through ``over_agents``, which is
+either ``jax.lax.map`` (bitwise equal to the unbatched single agent at any width) or ``jax.vmap``
+(faster on accelerators, but XLA may pick other matmul kernels per width, so results can differ
+by ulps between widths). See README.md, "Reproducibility".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.flatten_util import ravel_pytree
+
+from noisyjax.config import Config
+from noisyjax.losses import discount_from_termination, td_error, td_loss
+from noisyjax.networks import QNetwork, mean_abs_sigma
+from noisyjax.replay import ReplayState, replay_add, replay_init, replay_sample
+
+# Settings that may differ between agents of one sweep: floats that change no shape.
+SWEEPABLE = (
+    "learning_rate",
+    "sigma0",
+    "gamma",
+    "target_tau",
+    "max_grad_norm",
+    "adam_eps",
+    "epsilon_start",
+    "epsilon_end",
+)
+
+
+class HParams(NamedTuple):
+    """Per-agent float settings (each a scalar; ``[agents]`` on the agent axis)."""
+
+    learning_rate: jax.Array
+    sigma0: jax.Array
+    gamma: jax.Array
+    target_tau: jax.Array
+    max_grad_norm: jax.Array  # inf means no clipping
+    adam_eps: jax.Array
+    epsilon_start: jax.Array
+    epsilon_end: jax.Array
+
+
+def hparams_from_config(config: Config, **overrides: float) -> HParams:
+    """One agent's ``HParams`` from the config, with swept values from ``overrides``."""
+    values = {name: getattr(config, name) for name in SWEEPABLE}
+    values.update(overrides)
+    if values["max_grad_norm"] is None:
+        values["max_grad_norm"] = math.inf
+    return HParams(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
+
+
+class Transition(NamedTuple):
+    """One env step ``(s_tm1, a_tm1, r_t, s_t, terminated_t)``; ``s_t`` is the real next
+    observation, also when the episode was truncated or terminated there."""
+
+    obs: jax.Array  # [obs_dim] float32
+    action: jax.Array  # [] int32
+    reward: jax.Array  # [] float32
+    next_obs: jax.Array  # [obs_dim] float32
+    terminated: jax.Array  # [] bool: True only for a real termination, never for truncation
+
+
+class Metrics(NamedTuple):
+    """Running sums since the host last read them (reset by ``Agent.reset_metrics``)."""
+
+    loss_sum: jax.Array
+    q_sum: jax.Array
+    count: jax.Array
+
+
+class Learner(NamedTuple):
+    """What an update changes. Parameters are kept as flat float32 vectors ``[num_params]``
+    (``Agent.param_tree`` gives the Flax dict back): a jitted call costs about a microsecond per
+    array it returns, and one vector instead of dozens of leaves per copy (online, target, two
+    Adam moments) saves most of the per-step dispatch time."""
+
+    params: jax.Array  # [num_params]
+    target_params: jax.Array  # [num_params]
+    opt_state: Any  # optax ScaleByAdamState over the flat vector
+    updates: jax.Array  # int32 []: updates done
+    metrics: Metrics
+
+
+class AgentState(NamedTuple):
+    """The whole state of one agent (every leaf gains a leading ``[agents]`` axis in a sweep)."""
+
+    learner: Learner
+    replay: ReplayState
+    key: jax.Array  # uint32 [2]
+    step: jax.Array  # int32 []: env steps taken (transitions added)
+    hparams: HParams
+
+
+def split_keys(key: jax.Array, n: int) -> jax.Array:
+    """``n`` independent keys from one key (``[n, 2]``)."""
+    return jax.random.split(key, n)
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    """Static description of a NoisyNet-DQN agent; methods are pure functions of the state."""
+
+    config: Config
+    obs_dim: int
+    num_actions: int
+
+    @property
+    def network(self) -> QNetwork:
+        c = self.config
+        return QNetwork(
+            num_actions=self.num_actions,
+            hidden_sizes=tuple(c.hidden_sizes),
+            noisy=c.noisy,
+            factorised=c.factorised,
+            sigma0=c.sigma0,
+            dueling=c.dueling,
+        )
+
+    @functools.cached_property
+    def _unravel(self) -> Callable:
+        shapes = jax.eval_shape(self.network.init, jax.random.PRNGKey(0), jnp.zeros((self.obs_dim,)))
+        _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
+        return unravel
+
+    def param_tree(self, flat_params: jax.Array) -> Any:
+        """The Flax params dict of a flat parameter vector ``[num_params]``."""
+        return self._unravel(flat_params)
+
+    # ----- single agent -------------------------------------------------------------------
+
+    def init(self, key: jax.Array, hparams: HParams) -> AgentState:
+        """Fresh agent from its own key: params (sigma from ``hparams.sigma0``), empty replay."""
+        k_params, k_agent = split_keys(key, 2)
+        dummy = jnp.zeros((self.obs_dim,), jnp.float32)
+        params = self.network.init(k_params, dummy)
+        if self.config.noisy and self.config.factorised:
+            params = _set_factorised_sigma(params, hparams.sigma0)
+        params, _ = ravel_pytree(params)
+        example = Transition(
+            obs=dummy,
+            action=jnp.zeros((), jnp.int32),
+            reward=jnp.zeros((), jnp.float32),
+            next_obs=dummy,
+            terminated=jnp.zeros((), jnp.bool_),
+        )
+        learner = Learner(
+            params=params,
+            target_params=params,
+            opt_state=optax.scale_by_adam().init(params),
+            updates=jnp.zeros((), jnp.int32),
+            metrics=Metrics(jnp.zeros(()), jnp.zeros(()), jnp.zeros((), jnp.int32)),
+        )
+        return AgentState(
+            learner=learner,
+            replay=replay_init(example, self.config.buffer_size),
+            key=k_agent,
+            step=jnp.zeros((), jnp.int32),
+            hparams=hparams,
+        )
+
+    def q_values(self, params: jax.Array, obs: jax.Array, key: jax.Array | None) -> jax.Array:
+        """``obs [..., obs_dim] -> Q [..., actions]`` for flat ``params [num_params]``;
+        ``key=None`` means mean weights."""
+        return self.network.apply(self.param_tree(params), obs, key)
+
+    def epsilon(self, step: jax.Array, hp: HParams) -> jax.Array:
+        """Exploration rate at env step ``step``: 1 during warm-up; then 0 for noisy nets, or a
+        linear decay from epsilon_start to epsilon_end over epsilon_fraction * total_steps."""
+        c = self.config
+        warm = step < c.warmup_steps
+        if c.noisy:
+            return jnp.where(warm, 1.0, 0.0)
+        span = max(c.epsilon_fraction * c.total_steps, 1.0)
+        frac = jnp.minimum(step.astype(jnp.float32) / span, 1.0)
+        eps = hp.epsilon_start + frac * (hp.epsilon_end - hp.epsilon_start)
+        return jnp.where(warm, 1.0, eps)
+
+    def policy(self, params: Any, obs: jax.Array, key: jax.Array, step: jax.Array, hp: HParams):
+        """Action for ``obs [obs_dim]``: greedy on freshly-noised Q, or uniform with prob epsilon."""
+        k_noise, k_explore = split_keys(key, 2)
+        q = self.q_values(params, obs, k_noise)
+        greedy = jnp.argmax(q).astype(jnp.int32)
+        u = jax.random.uniform(k_explore, (2,))  # [explore?, which random action]
+        random_action = jnp.minimum(u[1] * self.num_actions, self.num_actions - 1).astype(jnp.int32)
+        return jnp.where(u[0] < self.epsilon(step, hp), random_action, greedy)
+
+    def learn(
+        self, learner: Learner, batch: Transition, keys: jax.Array, hp: HParams
+    ) -> Learner:
+        """One TD update on ``batch`` (leaves ``[batch, ...]``), then the target sync if due.
+
+        ``keys [3, 2]``: independent noise for the online net on s_tm1, the target net on s_t,
+        and the online selector on s_t (NoisyNet paper, Algorithm 1). Each is one sample held
+        fixed across the batch.
+        """
+        c = self.config
+        k_online, k_target, k_select = keys[0], keys[1], keys[2]
+        discount_t = discount_from_termination(hp.gamma, batch.terminated)
+        q_t_target = self.q_values(learner.target_params, batch.next_obs, k_target)
+        q_t_select = None
+        if c.double_q:
+            q_t_select = self.q_values(learner.params, batch.next_obs, k_select)
+
+        def loss_fn(params):
+            q_tm1 = self.q_values(params, batch.obs, k_online)  # [batch, actions]
+            errors = jax.vmap(td_error)(
+                q_tm1, batch.action, batch.reward, discount_t, q_t_target, q_t_select
+            )
+            q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=1)
+            return td_loss(errors, c.loss), jnp.mean(q_taken)
+
+        (loss, mean_q), grads = jax.value_and_grad(loss_fn, has_aux=True)(learner.params)
+        norm = jnp.sqrt(jnp.sum(grads**2))
+        grads = grads * jnp.minimum(1.0, hp.max_grad_norm / jnp.maximum(norm, 1e-12))
+        adam = optax.scale_by_adam(eps=hp.adam_eps)
+        steps, opt_state = adam.update(grads, learner.opt_state)
+        params = learner.params - hp.learning_rate * steps
+
+        updates = learner.updates + 1
+        tau = hp.target_tau
+        target = jax.lax.cond(
+            updates % c.target_update_period == 0,
+            lambda: tau * params + (1.0 - tau) * learner.target_params,
+            lambda: learner.target_params,
+        )
+        m = learner.metrics
+        metrics = Metrics(m.loss_sum + loss, m.q_sum + mean_q, m.count + 1)
+        return Learner(params, target, opt_state, updates, metrics)
+
+    def update_due(self, step: jax.Array, size: jax.Array) -> jax.Array:
+        """Whether an update follows the ``step``-th transition (counters shared by all agents)."""
+        c = self.config
+        return (step >= c.warmup_steps) & (step % c.train_freq == 0) & (size >= c.batch_size)
+
+    def step(self, state: AgentState, transition: Transition, obs: jax.Array):
+        """One env step of one agent: add ``transition``, update if due (the learner syncs its
+        target when due), then act on ``obs [obs_dim]`` (the next episode's first observation if
+        the last one ended). Returns ``(state, action [])``."""
+        states, actions = self.step_batch(
+            jax.tree.map(lambda x: x[None], state),
+            jax.tree.map(lambda x: x[None], transition),
+            obs[None],
+        )
+        return jax.tree.map(lambda x: x[0], states), actions[0]
+
+    def act(self, state: AgentState, obs: jax.Array):
+        """Act on ``obs [obs_dim]`` without adding a transition (the first step of a run)."""
+        states, actions = self.act_batch(jax.tree.map(lambda x: x[None], state), obs[None])
+        return jax.tree.map(lambda x: x[0], states), actions[0]
+
+    # ----- agent axis ---------------------------------------------------------------------
+
+    def over_agents(self, fn: Callable) -> Callable:
+        """``fn`` over a leading agent axis: ``lax.map`` (exact) or ``vmap`` (see module doc)."""
+        if self.config.agent_axis == "vmap":
+            return jax.vmap(fn)
+        return lambda *args: jax.lax.map(lambda a: fn(*a), args)
+
+    def init_batch(self, seeds: jax.Array, hparams: HParams) -> AgentState:
+        """Agents from integer ``seeds [agents]`` and ``hparams`` (leaves ``[agents]``)."""
+        keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds, jnp.uint32))
+        return self.over_agents(self.init)(keys, hparams)
+
+    def act_batch(self, states: AgentState, obs: jax.Array):
+        """Every agent acts on its ``obs [agents, obs_dim]``; returns ``(states, actions [agents])``."""
+        split = jax.vmap(lambda k: split_keys(k, 2))(states.key)
+        keys, k_act = split[:, 0], split[:, 1]
+        actions = self.over_agents(self.policy)(
+            states.learner.params, obs, k_act, states.step, states.hparams
+        )
+        return states._replace(key=keys), actions
+
+    def step_batch(self, states: AgentState, transitions: Transition, obs: jax.Array):
+        """The jitted, vmapped agent step: ``transitions`` leaves and ``obs`` are ``[agents, ...]``.
+
+        All agents step in lockstep, so the update schedule (a function of the shared step
+        counter) is decided once for all of them, and ``lax.cond`` skips the update entirely on
+        steps where none is due.
+        """
+        replay = jax.vmap(replay_add)(states.replay, transitions)
+        step = states.step + 1
+        split = jax.vmap(lambda k: split_keys(k, 2))(states.key)
+        keys, k_update = split[:, 0], split[:, 1]
+
+        def do_update(_):
+            k = jax.vmap(lambda kk: split_keys(kk, 4))(k_update)  # [agents, 4, 2]
+            batch = jax.vmap(replay_sample, in_axes=(0, 0, None))(
+                replay, k[:, 0], self.config.batch_size
+            )
+            return self.over_agents(self.learn)(states.learner, batch, k[:, 1:], states.hparams)
+
+        learner = jax.lax.cond(
+            self.update_due(step[0], replay.size[0]),
+            do_update,
+            lambda _: states.learner,
+            None,
+        )
+        return self.act_batch(AgentState(learner, replay, keys, step, states.hparams), obs)
+
+    def reset_metrics(self, states: AgentState):
+        """Read and zero the running metrics: ``(states, loss [agents], q [agents], count)``
+        where loss and q are means since the last reset (NaN if no update happened)."""
+        m = states.learner.metrics
+        count = jnp.maximum(m.count, 1)
+        loss = jnp.where(m.count > 0, m.loss_sum / count, jnp.nan)
+        q = jnp.where(m.count > 0, m.q_sum / count, jnp.nan)
+        zero = jax.tree.map(jnp.zeros_like, m)
+        return states._replace(learner=states.learner._replace(metrics=zero)), loss, q, m.count
+
+    def sigma_stats(self, states: AgentState) -> jax.Array:
+        """Mean |sigma| of each noisy layer, ``[agents, layers]`` (``[agents, 0]`` if not noisy)."""
+        return jax.vmap(lambda p: mean_abs_sigma(self.param_tree(p)))(states.learner.params)
+
+
+def _set_factorised_sigma(params, sigma0: jax.Array):
+    """Set every noisy layer's sigma to ``sigma0 / sqrt(fan_in)`` (sigma0 may be traced)."""
+
+    def visit(tree):
+        if isinstance(tree, dict) and "sigma_w" in tree:
+            fan_in = tree["sigma_w"].shape[0]
+            value = sigma0 / jnp.sqrt(jnp.float32(fan_in))
+            return {
+                **tree,
+                "sigma_w": jnp.full_like(tree["sigma_w"], value),
+                "sigma_b": jnp.full_like(tree["sigma_b"], value),
+            }
+        if isinstance(tree, dict):
+            return {k: visit(v) for k, v in tree.items()}
+        return tree
+
+    return visit(params)

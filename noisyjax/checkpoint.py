@@ -1,0 +1,68 @@
+"""Checkpoints: the agents' state pytree (msgpack via flax.serialization) plus the host loop's
+counters (JSON). Each checkpoint is a folder ``step_<t>``; a ``LATEST`` file, replaced
+atomically once the folder is complete, names the one to resume from, so a write interrupted
+half-way never replaces a good checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import flax.serialization
+import jax
+
+STATE_FILE = "state.msgpack"
+HOST_FILE = "host.json"
+LATEST = "LATEST"
+KEEP = 2
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save_checkpoint(directory: Path, states: Any, host: dict) -> Path:
+    """Write ``states`` (a pytree of arrays) and ``host`` (JSON-able, with an int ``"t"``) as
+    ``directory/step_<t>``, point ``LATEST`` at it, and keep the newest two. Returns its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"step_{int(host['t']):010d}"
+    target = directory / name
+    if target.exists():
+        shutil.rmtree(target)
+    tmp = directory / (name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    _write(tmp / STATE_FILE, flax.serialization.to_bytes(jax.device_get(states)))
+    _write(tmp / HOST_FILE, json.dumps(host, indent=1).encode())
+    os.replace(tmp, target)
+    _write(directory / (LATEST + ".tmp"), name.encode())
+    os.replace(directory / (LATEST + ".tmp"), directory / LATEST)
+    for old in sorted(p for p in directory.glob("step_*") if p.is_dir())[:-KEEP]:
+        shutil.rmtree(old)
+    return target
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    """The folder ``LATEST`` names, or None when there is no complete checkpoint."""
+    pointer = Path(directory) / LATEST
+    if not pointer.is_file():
+        return None
+    path = Path(directory) / pointer.read_text().strip()
+    ok = (path / STATE_FILE).is_file() and (path / HOST_FILE).is_file()
+    return path if ok else None
+
+
+def load_checkpoint(path: Path, template: Any) -> tuple[Any, dict]:
+    """Read the checkpoint folder ``path`` into the structure of ``template`` (same shapes)."""
+    path = Path(path)
+    host = json.loads((path / HOST_FILE).read_text())
+    states = flax.serialization.from_bytes(jax.device_get(template), (path / STATE_FILE).read_bytes())
+    return states, host

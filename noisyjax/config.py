@@ -1,0 +1,125 @@
+"""Every setting of a run, in one frozen dataclass with defaults; validation names the bad field.
+
+Defaults are chosen to solve LunarLander-v3 on a laptop CPU; README.md ("Defaults") says how
+each differs from the paper and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """NoisyNet-DQN settings. Sizes count env steps of ONE agent unless they say otherwise."""
+
+    env_id: str = "LunarLander-v3"
+    """Gymnasium id: a Box observation and a Discrete action space."""
+    total_steps: int = 200_000
+    """Env steps per agent; the run stops there."""
+    stop_when_solved: bool = False
+    """Stop as soon as every agent's last-100 mean return reaches the solve threshold."""
+    solve_threshold: float | None = None
+    """Last-100 mean return that counts as solved; None means the env's reward_threshold."""
+
+    noisy: bool = True
+    """Noisy layers everywhere (NoisyNet-DQN); False gives the epsilon-greedy DQN baseline."""
+    factorised: bool = True
+    """Factorised Gaussian noise (the paper's choice for DQN); False: independent noise."""
+    sigma0: float = 0.5
+    """Factorised sigma initialisation sigma0/sqrt(fan_in) (paper: 0.5)."""
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """Widths of the hidden layers."""
+    dueling: bool = False
+    """Dueling head (value + advantage streams)."""
+    double_q: bool = True
+    """Double Q-learning: the online net (its own noise) selects the next action."""
+
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    adam_eps: float = 1e-8
+    """Adam epsilon."""
+    max_grad_norm: float | None = 10.0
+    """Clip gradients to this global norm; None means no clipping."""
+    loss: Literal["huber", "mse"] = "huber"
+    """TD loss."""
+    gamma: float = 0.99
+    """Discount factor."""
+    batch_size: int = 128
+    """Transitions per update."""
+    buffer_size: int = 100_000
+    """Replay capacity per agent."""
+    warmup_steps: int = 5_000
+    """Uniform random actions, no updates, for this many env steps first."""
+    train_freq: int = 4
+    """One update every this many env steps."""
+    target_update_period: int = 250
+    """Sync the target every this many updates (hard copy when target_tau is 1)."""
+    target_tau: float = 1.0
+    """Target sync: target <- tau * online + (1 - tau) * target (1.0 = hard copy)."""
+
+    epsilon_start: float = 1.0
+    """Epsilon-greedy baseline only: epsilon after warm-up (noisy nets act with epsilon 0)."""
+    epsilon_end: float = 0.05
+    """Epsilon-greedy baseline only: final epsilon."""
+    epsilon_fraction: float = 0.1
+    """Epsilon-greedy baseline only: fraction of total_steps over which epsilon decays linearly."""
+
+    eval_episodes: int = 100
+    """Evaluation episodes at the end of training (fresh seeds, distinct from training)."""
+    eval_policy: Literal["mean", "noisy", "frozen"] = "mean"
+    """Evaluation policy: mean weights, fresh noise every step, or one noise draw per episode."""
+    log_every: int = 1_000
+    """Write training metrics every this many env steps."""
+    checkpoint_every: int = 50_000
+    """Write a checkpoint every this many env steps (and always at the end or on Ctrl-C)."""
+    agent_axis: Literal["map", "vmap"] = "map"
+    """Agent-axis strategy: 'map' is bitwise equal to a single run; 'vmap' may differ by ulps."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+def _fail(field: str, value, need: str) -> None:
+    raise ValueError(f"{field}={value!r} is invalid: {need}")
+
+
+def validate(c: Config) -> None:
+    """Raise ``ValueError`` naming the first invalid field and the valid range."""
+    positive_ints = [
+        "total_steps", "batch_size", "buffer_size", "train_freq", "target_update_period",
+        "eval_episodes", "log_every", "checkpoint_every",
+    ]
+    for name in positive_ints:
+        value = getattr(c, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            _fail(name, value, "must be a positive integer")
+    if isinstance(c.warmup_steps, bool) or not isinstance(c.warmup_steps, int) or c.warmup_steps < 0:
+        _fail("warmup_steps", c.warmup_steps, "must be a non-negative integer")
+    if not c.hidden_sizes or any(int(h) <= 0 for h in c.hidden_sizes):
+        _fail("hidden_sizes", c.hidden_sizes, "must be one or more positive integers")
+    for name in ["learning_rate", "adam_eps"]:
+        if not getattr(c, name) > 0:
+            _fail(name, getattr(c, name), "must be > 0")
+    if c.sigma0 < 0:
+        _fail("sigma0", c.sigma0, "must be >= 0")
+    if c.max_grad_norm is not None and not c.max_grad_norm > 0:
+        _fail("max_grad_norm", c.max_grad_norm, "must be > 0, or None for no clipping")
+    if not 0.0 <= c.gamma <= 1.0:
+        _fail("gamma", c.gamma, "must be in [0, 1]")
+    if not 0.0 < c.target_tau <= 1.0:
+        _fail("target_tau", c.target_tau, "must be in (0, 1]")
+    for name in ["epsilon_start", "epsilon_end", "epsilon_fraction"]:
+        if not 0.0 <= getattr(c, name) <= 1.0:
+            _fail(name, getattr(c, name), "must be in [0, 1]")
+    if c.batch_size > c.buffer_size:
+        _fail("batch_size", c.batch_size, f"must not exceed buffer_size={c.buffer_size}")
+    if c.loss not in ("huber", "mse"):
+        _fail("loss", c.loss, "must be 'huber' or 'mse'")
+    if c.eval_policy not in ("mean", "noisy", "frozen"):
+        _fail("eval_policy", c.eval_policy, "must be 'mean', 'noisy' or 'frozen'")
+    if c.agent_axis not in ("map", "vmap"):
+        _fail("agent_axis", c.agent_axis, "must be 'map' or 'vmap'")
+    if c.solve_threshold is not None and not isinstance(c.solve_threshold, (int, float)):
+        _fail("solve_threshold", c.solve_threshold, "must be a number or None")

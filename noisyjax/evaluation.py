@@ -1,0 +1,86 @@
+"""Evaluation: run a trained agent's policy for N episodes on seeds distinct from training."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from noisyjax.agent import Agent
+from noisyjax.envs import EVAL_STREAM, episode_seed
+
+POLICIES = ("mean", "noisy", "frozen")
+
+
+def make_eval_policy(agent: Agent, policy: str):
+    """Jitted ``(params [P], obs [E, obs_dim], keys [E, 2]) -> actions [E]``.
+
+    ``mean``: the mean weights (noise off; Dopamine's choice). ``noisy``: a fresh noise sample per
+    env per step (DQN Zoo). ``frozen``: the caller passes the same key every step of an episode,
+    so each episode acts on one noise draw (Stoix).
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+
+    def act(params, obs, key):
+        q = agent.q_values(params, obs, None if policy == "mean" else key)
+        return jnp.argmax(q).astype(jnp.int32)
+
+    return jax.jit(jax.vmap(act, in_axes=(None, 0, 0)))
+
+
+def evaluate(
+    agent: Agent,
+    params: jax.Array,
+    *,
+    seed: int,
+    episodes: int = 100,
+    policy: str = "mean",
+    num_envs: int = 10,
+) -> np.ndarray:
+    """Returns of ``episodes`` evaluation episodes ``[episodes]``, in episode order.
+
+    Episode i starts from ``episode_seed(seed, i, EVAL_STREAM)``, never a training start; the
+    noise keys come from ``seed`` too, so an evaluation reproduces exactly.
+    """
+    env_id = agent.config.env_id
+    num_envs = max(1, min(num_envs, episodes))
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: gym.make(env_id) for _ in range(num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.DISABLED,
+    )
+    act = make_eval_policy(agent, policy)
+    base_key = jax.random.fold_in(jax.random.PRNGKey(seed), EVAL_STREAM)
+    returns = np.full(episodes, np.nan)
+    # Sub-env j plays episodes j, j + num_envs, ...; each keeps its own episode index.
+    current = np.arange(num_envs)
+    active = current < episodes
+    obs, _ = envs.reset(seed=[episode_seed(seed, int(e), EVAL_STREAM) for e in current])
+    ep_return = np.zeros(num_envs)
+    step = 0
+    while active.any():
+        if policy == "frozen":
+            keys = jax.vmap(lambda e: jax.random.fold_in(base_key, e))(jnp.asarray(current))
+        else:
+            step_key = jax.random.fold_in(base_key, 1_000_000 + step)
+            keys = jax.random.split(step_key, num_envs)
+        actions = np.asarray(act(params, jnp.asarray(obs, jnp.float32), keys))
+        obs, reward, terminated, truncated, _ = envs.step(actions)
+        ep_return += reward
+        step += 1
+        done = terminated | truncated
+        if done.any():
+            for j in np.flatnonzero(done):
+                if active[j]:
+                    returns[current[j]] = ep_return[j]
+                ep_return[j] = 0.0
+                current[j] += num_envs
+                active[j] = current[j] < episodes
+            seeds = [
+                episode_seed(seed, int(current[j]), EVAL_STREAM) if done[j] else None
+                for j in range(num_envs)
+            ]
+            obs, _ = envs.reset(seed=seeds, options={"reset_mask": done.copy()})
+    envs.close()
+    return returns
