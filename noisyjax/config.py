@@ -14,7 +14,7 @@ from typing import Literal
 class Config:
     """NoisyNet-DQN settings. Sizes count env steps of ONE agent unless they say otherwise."""
 
-    env_id: str = "LunarLander-v3"
+    env: str = "LunarLander-v3"
     """Gymnasium id: a Box observation and a Discrete action space."""
     total_steps: int = 200_000
     """Env steps per agent; the run stops there."""

@@ -44,7 +44,7 @@ def evaluate(
     Episode i starts from ``episode_seed(seed, i, EVAL_STREAM)``, never a training start; the
     noise keys come from ``seed`` too, so an evaluation reproduces exactly.
     """
-    env_id = agent.config.env_id
+    env_id = agent.config.env
     num_envs = max(1, min(num_envs, episodes))
     envs = gym.vector.SyncVectorEnv(
         [lambda: gym.make(env_id) for _ in range(num_envs)],
@@ -64,7 +64,7 @@ def evaluate(
             keys = jax.vmap(lambda e: jax.random.fold_in(base_key, e))(jnp.asarray(current))
         else:
             step_key = jax.random.fold_in(base_key, 1_000_000 + step)
-            keys = jax.random.split(step_key, num_envs)
+            keys = jax.vmap(lambda j: jax.random.fold_in(step_key, j))(jnp.arange(num_envs))
         actions = np.asarray(act(params, jnp.asarray(obs, jnp.float32), keys))
         obs, reward, terminated, truncated, _ = envs.step(actions)
         ep_return += reward
@@ -84,3 +84,34 @@ def evaluate(
             obs, _ = envs.reset(seed=seeds, options={"reset_mask": done.copy()})
     envs.close()
     return returns
+
+
+def record_episode(
+    agent: Agent, params: jax.Array, path, *, seed: int, policy: str = "mean", fps: int = 30
+) -> tuple[float, int]:
+    """Render evaluation episode 0 of ``seed`` to a GIF at ``path`` (headless ``rgb_array``).
+
+    Returns ``(episode return, frames)``. ``frozen`` and ``noisy`` use the same keys as
+    ``evaluate`` does for episode 0, so the GIF shows an episode ``evaluate`` also scored.
+    """
+    import imageio.v2 as imageio
+
+    env = gym.make(agent.config.env, render_mode="rgb_array")
+    act = make_eval_policy(agent, policy)
+    base_key = jax.random.fold_in(jax.random.PRNGKey(seed), EVAL_STREAM)
+    obs, _ = env.reset(seed=episode_seed(seed, 0, EVAL_STREAM))
+    frames, total, step, done = [env.render()], 0.0, 0, False
+    while not done:
+        if policy == "frozen":
+            key = jax.random.fold_in(base_key, 0)
+        else:
+            key = jax.random.fold_in(jax.random.fold_in(base_key, 1_000_000 + step), 0)
+        action = int(act(params, jnp.asarray(obs, jnp.float32)[None], key[None])[0])
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += float(reward)
+        frames.append(env.render())
+        done = terminated or truncated
+        step += 1
+    env.close()
+    imageio.mimsave(path, frames[::2], duration=2 / fps, loop=0)
+    return total, len(frames)

@@ -120,9 +120,9 @@ def train(
     if len(overrides) != len(seeds):
         raise ValueError(f"overrides has {len(overrides)} entries for {len(seeds)} seeds")
     n = len(seeds)
-    envs = HostEnvs(config.env_id, seeds)
+    envs = HostEnvs(config.env, seeds)
     agent = Agent(config, envs.obs_dim, envs.num_actions)
-    threshold = solve_threshold(config.env_id, config.solve_threshold)
+    threshold = solve_threshold(config.env, config.solve_threshold)
     hparams = stack_hparams(config, overrides)
 
     step_fn = jax.jit(agent.step_batch, donate_argnums=0)

@@ -1,0 +1,90 @@
+"""Time the jitted agent step: act only, and act + one TD update (batch 128 by default).
+
+    python -m experiments.bench_step                # default network, 1 agent
+    python -m experiments.bench_step --agents 1 4 16 --no-noisy
+
+Prints microseconds per call (median of repeats; the machine is shared, so compare figures from
+one run). No environment is stepped: transitions are fixed arrays, so this measures the device
+side alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tyro
+
+from experiments.common import parse
+from noisyjax.agent import Agent, Transition
+from noisyjax.config import Config
+from noisyjax.loop import stack_hparams
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Microbenchmark of the jitted agent step."""
+
+    config: tyro.conf.OmitArgPrefixes[Config] = Config()
+    agents: tuple[int, ...] = (1,)
+    """Agent-axis widths to time."""
+    calls: int = 300
+    """Timed calls per repeat."""
+    repeats: int = 5
+    """Repeats (the median is reported)."""
+    obs_dim: int = 8
+    """Observation size (8 = LunarLander)."""
+    num_actions: int = 4
+    """Number of actions (4 = LunarLander)."""
+
+
+def time_step(config: Config, n: int, obs_dim: int, num_actions: int, calls: int, repeats: int) -> float:
+    """Median microseconds per call of the jitted, donated ``step_batch`` at agent width ``n``."""
+    agent = Agent(config, obs_dim, num_actions)
+    states = jax.jit(agent.init_batch)(jnp.arange(n), stack_hparams(config, [{}] * n))
+    rng = np.random.default_rng(0)
+    tr = Transition(
+        obs=rng.normal(size=(n, obs_dim)).astype(np.float32),
+        action=rng.integers(0, num_actions, n).astype(np.int32),
+        reward=rng.normal(size=n).astype(np.float32),
+        next_obs=rng.normal(size=(n, obs_dim)).astype(np.float32),
+        terminated=np.zeros(n, bool),
+    )
+    obs = tr.next_obs
+    step = jax.jit(agent.step_batch, donate_argnums=0)
+    for _ in range(config.batch_size + 8):  # fill past one batch so updates run
+        states, a = step(states, tr, obs)
+    np.asarray(a)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            states, a = step(states, tr, obs)
+            np.asarray(a)
+        times.append((time.perf_counter() - t0) / calls * 1e6)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(Args, sys.argv[1:] if argv is None else argv, description=__doc__)
+    base = dataclasses.replace(args.config, warmup_steps=0)
+    act_only = dataclasses.replace(base, train_freq=10**9)
+    every_step = dataclasses.replace(base, train_freq=1)
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; hidden {base.hidden_sizes}, "
+          f"noisy={base.noisy}, batch {base.batch_size}, agent axis {base.agent_axis}")
+    print(f"{'agents':>6} {'act only (us)':>14} {'act + update (us)':>18} {'update (us)':>12} "
+          f"{'per agent (us)':>15}")
+    for n in args.agents:
+        a = time_step(act_only, n, args.obs_dim, args.num_actions, args.calls, args.repeats)
+        b = time_step(every_step, n, args.obs_dim, args.num_actions, args.calls, args.repeats)
+        print(f"{n:>6} {a:>14.0f} {b:>18.0f} {b - a:>12.0f} {b / n:>15.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Evaluate a trained run on fresh episodes (seeds distinct from training), optionally as a GIF.
+
+    python -m experiments.evaluate runs/<folder> --episodes 100 --policy mean --gif lander.gif
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import tyro
+
+from experiments.common import fail, parse
+from noisyjax.evaluation import evaluate, record_episode
+from noisyjax.restore import load_run
+from noisyjax.runs import RunDirError
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Evaluate the latest checkpoint of a run folder."""
+
+    run_dir: tyro.conf.Positional[Path]
+    """The run folder (python -m experiments.lunar wrote it)."""
+    episodes: int = 100
+    """Evaluation episodes."""
+    policy: Literal["mean", "noisy", "frozen"] = "mean"
+    """mean: noise off; noisy: fresh noise every step; frozen: one noise draw per episode."""
+    gif: Path | None = None
+    """Also render the first evaluation episode to this GIF file (headless)."""
+    agent: int = 0
+    """In a sweep folder: which agent (its index in the sweep's seed list)."""
+    quiet: bool = False
+    """Print only the JSON result."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(Args, sys.argv[1:] if argv is None else argv, description=__doc__)
+    if args.episodes <= 0:
+        fail(f"--episodes {args.episodes} is invalid: must be a positive integer")
+    if args.gif is not None and args.gif.exists():
+        fail(f"--gif {args.gif} exists; name a new file (nothing is overwritten)")
+    if args.gif is not None and not args.gif.absolute().parent.is_dir():
+        fail(f"--gif {args.gif}: folder {args.gif.absolute().parent} does not exist")
+    try:
+        agent, states, host, payload = load_run(args.run_dir)
+    except RunDirError as err:
+        fail(str(err))
+    seeds = payload["seeds"]
+    if not 0 <= args.agent < len(seeds):
+        fail(f"--agent {args.agent} is invalid: the folder has agents 0..{len(seeds) - 1}")
+    params = states.learner.params[args.agent]
+    seed = seeds[args.agent]
+    returns = evaluate(agent, params, seed=seed, episodes=args.episodes, policy=args.policy)
+    result = {
+        "run_dir": str(args.run_dir),
+        "agent": args.agent,
+        "seed": seed,
+        "env_steps_trained": host["t"],
+        "policy": args.policy,
+        "episodes": args.episodes,
+        "mean": float(np.mean(returns)),
+        "std": float(np.std(returns)),
+        "min": float(np.min(returns)),
+        "max": float(np.max(returns)),
+        "solved_fraction": None,
+    }
+    threshold = agent.config.solve_threshold
+    from noisyjax.envs import solve_threshold
+
+    threshold = solve_threshold(agent.config.env, threshold)
+    if threshold is not None:
+        result["solved_fraction"] = float(np.mean(returns >= threshold))
+    if args.gif is not None:
+        ret, frames = record_episode(agent, params, args.gif, seed=seed, policy=args.policy)
+        result["gif"] = {"file": str(args.gif), "return": ret, "frames": frames}
+    print(json.dumps(result, indent=1))
+    if not args.quiet:
+        print(
+            f"{args.policy} policy: {result['mean']:.1f} +/- {result['std']:.1f} over "
+            f"{args.episodes} episodes (min {result['min']:.1f}, max {result['max']:.1f})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""Train NoisyNet-DQN on LunarLander-v3 (or another Box/Discrete gymnasium env) and leave a run
+folder: config.json, episodes.csv, metrics.csv, summary.json, plots and checkpoints.
+
+    python -m experiments.lunar --seed 0
+    python -m experiments.lunar --seed 0 --no-noisy            # epsilon-greedy DQN baseline
+    python -m experiments.lunar --resume runs/<folder>         # continue from the last checkpoint
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import tyro
+
+from experiments.common import EXIT_INTERRUPTED, fail, parse
+from noisyjax.checkpoint import latest_checkpoint
+from noisyjax.config import Config
+from noisyjax.envs import EnvError, check_env_id
+from noisyjax.loop import RunFiles, train
+from noisyjax.runs import (
+    CHECKPOINT_DIR,
+    SUMMARY_FILE,
+    RunDirError,
+    create_run_dir,
+    default_run_dir,
+    read_config,
+    write_config,
+)
+from noisyjax.summary import finish_agent_dir
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Train one NoisyNet-DQN agent and write a run folder."""
+
+    config: tyro.conf.OmitArgPrefixes[Config] = Config()
+    seed: int = 0
+    """Seed of the agent (network init, noise, replay sampling) and of its environment."""
+    out: Path | None = None
+    """Run folder to create (must not exist or be empty); default: a new folder under runs/."""
+    resume: Path | None = None
+    """Continue the run in this folder from its last checkpoint (its settings come from its
+    config.json; flags that contradict them are refused)."""
+    quiet: bool = False
+    """No progress bar (for scripts)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(Args, argv, description=__doc__)
+    if args.resume is not None:
+        return resume(args, argv)
+    if args.seed < 0:
+        fail(f"--seed {args.seed} is invalid: must be >= 0")
+    try:
+        check_env_id(args.config.env).close()
+    except EnvError as err:
+        fail(f"--env {err}")
+    out = args.out or default_run_dir(f"{args.config.env}-seed{args.seed}")
+    try:
+        create_run_dir(out)
+    except RunDirError as err:
+        fail(str(err))
+    write_config(out, args.config, [args.seed])
+    return run(args.config, args.seed, out, resume=False, quiet=args.quiet)
+
+
+def resume(args: Args, argv: list[str]) -> int:
+    run_dir = args.resume
+    if args.out is not None:
+        fail("--out cannot be combined with --resume (a resumed run stays in its folder)")
+    try:
+        config, payload = read_config(run_dir)
+    except RunDirError as err:
+        fail(str(err))
+    if len(payload.get("seeds", [])) != 1:
+        fail(f"{run_dir} is a sweep folder; resume it with python -m experiments.sweep --resume")
+    seed = payload["seeds"][0]
+    # Re-parse with the run's own settings as defaults: any flag that changes them is a conflict.
+    saved = Args(config=config, seed=seed, out=None, resume=run_dir, quiet=args.quiet)
+    again = parse(Args, argv, default=saved)
+    for field in dataclasses.fields(Config):
+        old, new = getattr(config, field.name), getattr(again.config, field.name)
+        if old != new:
+            flag = "--" + field.name.replace("_", "-")
+            fail(f"{flag} {new} conflicts with the run's {field.name}={old!r}; drop it to resume")
+    if again.seed != seed:
+        fail(f"--seed {again.seed} conflicts with the run's seed {seed}; drop it to resume")
+    summary = Path(run_dir) / SUMMARY_FILE
+    if summary.is_file() and '"status": "finished"' in summary.read_text():
+        fail(f"{run_dir} already finished; start a new run (with --out) instead of resuming")
+    if latest_checkpoint(Path(run_dir) / CHECKPOINT_DIR) is None:
+        fail(f"{run_dir} has no checkpoint to resume from")
+    return run(config, seed, Path(run_dir), resume=True, quiet=args.quiet)
+
+
+def run(config: Config, seed: int, out: Path, *, resume: bool, quiet: bool) -> int:
+    files = RunFiles([out], out / CHECKPOINT_DIR, resume=resume)
+    if not quiet:
+        print(f"run folder: {out}", file=sys.stderr)
+    result = train(config, [seed], files=files, progress=not quiet)
+    summary = finish_agent_dir(out, result, 0)
+    if result.interrupted:
+        print(
+            f"interrupted at env step {result.env_steps}; checkpoint written. Resume with: "
+            f"python -m experiments.lunar --resume {out}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if not quiet:
+        ev = summary["final_eval"]
+        print(
+            f"done: {result.env_steps} env steps, {summary['episodes']} episodes, "
+            f"steps to solve {summary['steps_to_solve']}, eval ({ev['policy']}) "
+            f"{ev['mean']:.1f} +/- {ev['std']:.1f} over {ev['episodes']} episodes, "
+            f"{summary['steps_per_sec']:.0f} steps/s, wall {summary['wall_time_s']:.0f} s -> {out}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

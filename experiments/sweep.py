@@ -1,0 +1,188 @@
+"""Train many NoisyNet-DQN agents (seeds x hyperparameter grid) in one process, one loop.
+
+    python -m experiments.sweep --seeds 0-9
+    python -m experiments.sweep --seeds 0-4 --grid lr=1e-4,3e-4,1e-3 --grid sigma0=0.1,0.5
+    python -m experiments.sweep --resume runs/<sweep folder>
+
+Agent k of a sweep gives exactly the episodes of ``python -m experiments.lunar --seed k`` with
+the same settings (with the default --agent-axis map). Writes one sub-folder per agent (as a
+single run's), sweep.csv, aggregate plots, and one checkpoint for the whole sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import tyro
+
+from experiments.common import EXIT_INTERRUPTED, fail, parse
+from noisyjax.checkpoint import latest_checkpoint
+from noisyjax.config import Config
+from noisyjax.envs import EnvError, check_env_id
+from noisyjax.loop import RunFiles, train
+from noisyjax.runs import (
+    CHECKPOINT_DIR,
+    SUMMARY_FILE,
+    RunDirError,
+    create_run_dir,
+    default_run_dir,
+    read_config,
+    write_config,
+    write_json,
+)
+from noisyjax.summary import finish_agent_dir
+from noisyjax.sweeps import (
+    SweepError,
+    available_memory,
+    bytes_per_agent,
+    check_memory,
+    expand,
+    label,
+    parse_grid,
+    parse_seeds,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Train one agent per (seed, grid point) in one vmapped loop."""
+
+    config: tyro.conf.OmitArgPrefixes[Config] = Config()
+    seeds: str = "0-4"
+    """Seeds: a range and/or list, e.g. 0-9 or 0,3,5."""
+    grid: tyro.conf.UseAppendAction[tuple[str, ...]] = ()
+    """Swept setting, repeatable: --grid lr=1e-4,3e-4 --grid sigma0=0.1,0.5."""
+    out: Path | None = None
+    """Sweep folder to create (must not exist or be empty); default: a new folder under runs/."""
+    resume: Path | None = None
+    """Continue the sweep in this folder from its last checkpoint."""
+    quiet: bool = False
+    """No progress bar."""
+
+
+def agent_dir_name(i: int, seed: int, override: dict) -> str:
+    parts = [f"agent{i:03d}", f"seed{seed}"] + [f"{k}{v:g}" for k, v in override.items()]
+    return "-".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(Args, argv, description=__doc__)
+    if args.resume is not None:
+        return resume(args, argv)
+    try:
+        env = check_env_id(args.config.env)
+    except EnvError as err:
+        fail(f"--env {err}")
+    try:
+        seeds = parse_seeds(args.seeds)
+        agent_seeds, overrides = expand(seeds, parse_grid(args.grid), args.config)
+        per_agent = bytes_per_agent(args.config, env.observation_space.shape[0], env.action_space.n)
+        check_memory(len(agent_seeds), per_agent, available_memory())
+    except SweepError as err:
+        fail(str(err))
+    env.close()
+    out = args.out or default_run_dir(f"sweep-{args.config.env}")
+    try:
+        create_run_dir(out)
+    except RunDirError as err:
+        fail(str(err))
+    names = [agent_dir_name(i, s, o) for i, (s, o) in enumerate(zip(agent_seeds, overrides))]
+    write_config(
+        out, args.config, agent_seeds,
+        {"overrides": overrides, "agent_dirs": names, "grid": list(args.grid), "seeds_arg": args.seeds,
+         "memory_bytes_per_agent": per_agent},
+    )
+    return run(args.config, out, agent_seeds, overrides, names, resume=False, quiet=args.quiet)
+
+
+def resume(args: Args, argv: list[str]) -> int:
+    run_dir = args.resume
+    try:
+        config, payload = read_config(run_dir)
+    except RunDirError as err:
+        fail(str(err))
+    if "agent_dirs" not in payload:
+        fail(f"{run_dir} is a single run; resume it with python -m experiments.lunar --resume")
+    again = parse(Args, argv, default=Args(config=config, resume=run_dir, quiet=args.quiet))
+    for field in dataclasses.fields(Config):
+        old, new = getattr(config, field.name), getattr(again.config, field.name)
+        if old != new:
+            flag = "--" + field.name.replace("_", "-")
+            fail(f"{flag} {new} conflicts with the sweep's {field.name}={old!r}; drop it to resume")
+    if args.grid or any(a.startswith("--seeds") or a.startswith("--out") for a in argv):
+        fail("--seeds, --grid and --out cannot change on --resume; drop them")
+    summary = Path(run_dir) / SUMMARY_FILE
+    if summary.is_file() and '"status": "finished"' in summary.read_text():
+        fail(f"{run_dir} already finished; start a new sweep instead of resuming")
+    if latest_checkpoint(Path(run_dir) / CHECKPOINT_DIR) is None:
+        fail(f"{run_dir} has no checkpoint to resume from")
+    return run(
+        config, Path(run_dir), payload["seeds"], payload["overrides"], payload["agent_dirs"],
+        resume=True, quiet=args.quiet,
+    )
+
+
+def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool) -> int:
+    dirs = [out / name for name in names]
+    files = RunFiles(dirs, out / CHECKPOINT_DIR, resume=resume)
+    if not quiet:
+        print(f"sweep folder: {out} ({len(seeds)} agents)", file=sys.stderr)
+    result = train(config, seeds, overrides=overrides, files=files, progress=not quiet)
+    rows = []
+    for i, d in enumerate(dirs):
+        s = finish_agent_dir(d, result, i)
+        ev = s["final_eval"] or {}
+        rows.append({
+            "agent": i, "seed": seeds[i], **overrides[i], "steps_to_solve": s["steps_to_solve"],
+            "last100_mean": s["last100_mean"], "eval_mean": ev.get("mean"), "eval_std": ev.get("std"),
+            "eval_episodes": ev.get("episodes"), "eval_policy": ev.get("policy"), "folder": names[i],
+        })
+    write_sweep_csv(out / "sweep.csv", rows)
+    groups: dict[str, list[Path]] = {}
+    for d, o in zip(dirs, overrides):
+        groups.setdefault(label(o), []).append(d)
+    from noisyjax import plots
+
+    plots.plot_sweep(groups, out, result.threshold)
+    solved = [r["steps_to_solve"] for r in rows if r["steps_to_solve"] is not None]
+    summary = {
+        "status": "interrupted" if result.interrupted else "finished",
+        "agents": len(seeds),
+        "env_steps_per_agent": result.env_steps,
+        "solved": len(solved),
+        "median_steps_to_solve_of_solved": float(np.median(solved)) if solved else None,
+        "wall_time_s": result.wall_time,
+        "aggregate_steps_per_sec": result.steps_per_sec,
+    }
+    write_json(out / SUMMARY_FILE, summary)
+    if result.interrupted:
+        print(
+            f"interrupted at env step {result.env_steps}; checkpoint written. Resume with: "
+            f"python -m experiments.sweep --resume {out}", file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if not quiet:
+        print(
+            f"done: {len(seeds)} agents x {result.env_steps} env steps, {len(solved)} solved, "
+            f"{result.steps_per_sec:.0f} env steps/s in total, wall {result.wall_time:.0f} s -> {out}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def write_sweep_csv(path: Path, rows: list[dict]) -> None:
+    fields: list[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    lines = [",".join(fields)]
+    for r in rows:
+        lines.append(",".join("" if r.get(k) is None else str(r.get(k)) for k in fields))
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""Run folders: creating them safely, and their ``config.json`` and ``summary.json``.
+
+A run folder is never overwritten: a new run needs a folder that does not exist or is empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from noisyjax.config import Config
+
+CONFIG_FILE = "config.json"
+SUMMARY_FILE = "summary.json"
+CHECKPOINT_DIR = "checkpoints"
+PACKAGES = ("noisyjax", "jax", "jaxlib", "flax", "optax", "chex", "numpy", "gymnasium", "box2d")
+
+
+class RunDirError(ValueError):
+    """A run folder that cannot be used (message names the folder and the fix)."""
+
+
+def versions() -> dict:
+    """Versions of Python and the packages a run depends on."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def default_run_dir(prefix: str, root: Path = Path("runs")) -> Path:
+    """A new folder name under ``root``: ``<prefix>-<UTC timestamp>`` (suffixed if taken)."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    path = root / f"{prefix}-{stamp}"
+    k = 1
+    while path.exists():
+        path = root / f"{prefix}-{stamp}-{k}"
+        k += 1
+    return path
+
+
+def check_new_run_dir(path: Path) -> None:
+    """Refuse a folder that exists and is not empty, or one that cannot be created/written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--out {path} is a file; name a new folder")
+    if path.is_dir() and any(path.iterdir()):
+        raise RunDirError(
+            f"--out {path} exists and is not empty; name a new folder (runs are never overwritten)"
+        )
+    parent = path if path.is_dir() else _existing_parent(path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunDirError(f"--out {path}: cannot write in {parent}; choose a writable folder")
+
+
+def _existing_parent(path: Path) -> Path:
+    p = path.absolute().parent
+    while not p.exists():
+        p = p.parent
+    return p
+
+
+def create_run_dir(path: Path) -> Path:
+    """Create the (checked) run folder; turns an OS error into a ``RunDirError``."""
+    check_new_run_dir(path)
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunDirError(f"--out {path}: cannot create it ({err.strerror}); choose a writable folder") from None
+    return Path(path)
+
+
+def write_config(run_dir: Path, config: Config, seeds: list[int], extra: dict | None = None) -> None:
+    """``config.json``: the complete resolved config, the seeds, versions and the command line."""
+    payload = {
+        "config": dataclasses.asdict(config),
+        "seeds": list(seeds),
+        "versions": versions(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        **(extra or {}),
+    }
+    (Path(run_dir) / CONFIG_FILE).write_text(json.dumps(payload, indent=1) + "\n")
+
+
+def read_config(run_dir: Path) -> tuple[Config, dict]:
+    """The ``Config`` and the raw payload of a run folder's ``config.json``."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} is not a noisyjax run folder (no {CONFIG_FILE}); check the path")
+    payload = json.loads(path.read_text())
+    fields = dict(payload["config"])
+    fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
+    return Config(**fields), payload
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write JSON (NaN-free: NaN and inf become null)."""
+    Path(path).write_text(json.dumps(_clean(payload), indent=1) + "\n")
+
+
+def _clean(x):
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def eval_summary(eval_returns: list[float] | None, policy: str) -> dict | None:
+    """Mean, std, episodes and policy of an evaluation (None if there was none)."""
+    if not eval_returns:
+        return None
+    r = np.asarray(eval_returns)
+    return {"mean": float(r.mean()), "std": float(r.std()), "episodes": len(r), "policy": policy}
