@@ -60,7 +60,9 @@ class Config:
     """Target sync: target <- tau * online + (1 - tau) * target (1.0 = hard copy)."""
 
     epsilon_start: float = 1.0
-    """Epsilon-greedy baseline only: epsilon after warm-up (noisy nets act with epsilon 0)."""
+    """Epsilon-greedy baseline only: epsilon at env step 0 of the linear decay (the decay counts
+    from step 0, warm-up included, as SB3 does; epsilon is 1 during warm-up; noisy nets act
+    with epsilon 0)."""
     epsilon_end: float = 0.05
     """Epsilon-greedy baseline only: final epsilon."""
     epsilon_fraction: float = 0.1

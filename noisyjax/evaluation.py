@@ -14,20 +14,30 @@ POLICIES = ("mean", "noisy", "frozen")
 
 
 def make_eval_policy(agent: Agent, policy: str):
-    """Jitted ``(params [P], obs [E, obs_dim], keys [E, 2]) -> actions [E]``.
+    """Jitted ``(params [P], obs [E, obs_dim], base_key [2], step [], episode [E]) -> actions [E]``.
 
     ``mean``: the mean weights (noise off; Dopamine's choice). ``noisy``: a fresh noise sample per
-    env per step (DQN Zoo). ``frozen``: the caller passes the same key every step of an episode,
-    so each episode acts on one noise draw (Stoix).
+    env per step, from (base_key, step, env slot) (DQN Zoo). ``frozen``: one noise draw per
+    episode, from (base_key, episode index), held for the whole episode (Stoix).
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
 
-    def act(params, obs, key):
-        q = agent.q_values(params, obs, None if policy == "mean" else key)
-        return jnp.argmax(q).astype(jnp.int32)
+    def act(params, obs, base_key, step, episode):
+        slots = jnp.arange(obs.shape[0])
+        if policy == "frozen":
+            keys = jax.vmap(lambda e: jax.random.fold_in(base_key, e))(episode)
+        else:
+            step_key = jax.random.fold_in(base_key, 1_000_000 + step)
+            keys = jax.vmap(lambda j: jax.random.fold_in(step_key, j))(slots)
 
-    return jax.jit(jax.vmap(act, in_axes=(None, 0, 0)))
+        def one(o, k):
+            q = agent.q_values(params, o, None if policy == "mean" else k)
+            return jnp.argmax(q).astype(jnp.int32)
+
+        return jax.vmap(one)(obs, keys)
+
+    return jax.jit(act)
 
 
 def evaluate(
@@ -60,12 +70,7 @@ def evaluate(
     ep_return = np.zeros(num_envs)
     step = 0
     while active.any():
-        if policy == "frozen":
-            keys = jax.vmap(lambda e: jax.random.fold_in(base_key, e))(jnp.asarray(current))
-        else:
-            step_key = jax.random.fold_in(base_key, 1_000_000 + step)
-            keys = jax.vmap(lambda j: jax.random.fold_in(step_key, j))(jnp.arange(num_envs))
-        actions = np.asarray(act(params, jnp.asarray(obs, jnp.float32), keys))
+        actions = np.asarray(act(params, np.asarray(obs, np.float32), base_key, step, current))
         obs, reward, terminated, truncated, _ = envs.step(actions)
         ep_return += reward
         step += 1
@@ -94,19 +99,20 @@ def record_episode(
     Returns ``(episode return, frames)``. ``frozen`` and ``noisy`` use the same keys as
     ``evaluate`` does for episode 0, so the GIF shows an episode ``evaluate`` also scored.
     """
+    import os
+
     import imageio.v2 as imageio
 
+    # Headless rendering: pygame needs no display or audio device for rgb_array frames.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     env = gym.make(agent.config.env, render_mode="rgb_array")
     act = make_eval_policy(agent, policy)
     base_key = jax.random.fold_in(jax.random.PRNGKey(seed), EVAL_STREAM)
     obs, _ = env.reset(seed=episode_seed(seed, 0, EVAL_STREAM))
     frames, total, step, done = [env.render()], 0.0, 0, False
     while not done:
-        if policy == "frozen":
-            key = jax.random.fold_in(base_key, 0)
-        else:
-            key = jax.random.fold_in(jax.random.fold_in(base_key, 1_000_000 + step), 0)
-        action = int(act(params, jnp.asarray(obs, jnp.float32)[None], key[None])[0])
+        action = int(act(params, np.asarray(obs, np.float32)[None], base_key, step, np.zeros(1, int))[0])
         obs, reward, terminated, truncated, _ = env.step(action)
         total += float(reward)
         frames.append(env.render())

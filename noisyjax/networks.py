@@ -76,10 +76,19 @@ class QNetwork(nn.Module):
         return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
 
 
+def _layer_key(name: str):
+    # Call order of QNetwork: hidden_0, hidden_1, ..., then q (or value, advantage).
+    if name.startswith("hidden_"):
+        return (0, int(name.split("_")[1]), name)
+    return (1, 0, {"value": "0", "advantage": "1"}.get(name, name))
+
+
 def noisy_layer_names(params) -> list[str]:
-    """Names of the noisy layers in a QNetwork's params (``{"params": {...}}`` or the inner dict)."""
+    """Names of the noisy layers in a QNetwork's params (``{"params": {...}}`` or the inner dict),
+    in call order (hidden_0, hidden_1, ..., then q or value, advantage)."""
     inner = params.get("params", params)
-    return [name for name, p in inner.items() if isinstance(p, dict) and "sigma_w" in p]
+    names = [name for name, p in inner.items() if isinstance(p, dict) and "sigma_w" in p]
+    return sorted(names, key=_layer_key)
 
 
 def mean_abs_sigma(params) -> jax.Array:

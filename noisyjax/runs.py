@@ -77,7 +77,9 @@ def create_run_dir(path: Path) -> Path:
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise RunDirError(f"--out {path}: cannot create it ({err.strerror}); choose a writable folder") from None
+        raise RunDirError(
+            f"--out {path}: cannot create it ({err.strerror}); choose a writable folder"
+        ) from None
     return Path(path)
 
 
