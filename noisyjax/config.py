@@ -16,7 +16,7 @@ class Config:
 
     env: str = "LunarLander-v3"
     """Gymnasium id: a Box observation and a Discrete action space."""
-    total_steps: int = 200_000
+    total_steps: int = 250_000
     """Env steps per agent; the run stops there."""
     stop_when_solved: bool = False
     """Stop as soon as every agent's last-100 mean return reaches the solve threshold."""
@@ -29,7 +29,7 @@ class Config:
     """Factorised Gaussian noise (the paper's choice for DQN); False: independent noise."""
     sigma0: float = 0.5
     """Factorised sigma initialisation sigma0/sqrt(fan_in) (paper: 0.5)."""
-    hidden_sizes: tuple[int, ...] = (256, 256)
+    hidden_sizes: tuple[int, ...] = (128, 128)
     """Widths of the hidden layers."""
     dueling: bool = False
     """Dueling head (value + advantage streams)."""
@@ -52,11 +52,11 @@ class Config:
     """Replay capacity per agent."""
     warmup_steps: int = 5_000
     """Uniform random actions, no updates, for this many env steps first."""
-    train_freq: int = 4
+    train_freq: int = 2
     """One update every this many env steps."""
-    target_update_period: int = 250
+    target_update_period: int = 1
     """Sync the target every this many updates (hard copy when target_tau is 1)."""
-    target_tau: float = 1.0
+    target_tau: float = 0.005
     """Target sync: target <- tau * online + (1 - tau) * target (1.0 = hard copy)."""
 
     epsilon_start: float = 1.0
