@@ -43,12 +43,28 @@ def parse(cls: type[T], args: list[str] | None = None, description: str = "", de
 
 
 def _first_message(text: str) -> str:
-    lines = [_BOX.sub("", line).strip() for line in text.splitlines()]
-    lines = [line for line in lines if line and not line.lower().startswith("for full helptext")]
-    for line in lines:
-        if "rror" in line or "nrecognized" in line or "issing" in line or "nvalid" in line:
-            return line
-    return lines[0] if lines else "invalid arguments"
+    """The message of tyro's error box: its title is followed by a rule, then the message (which
+    tyro may wrap over several lines), then another rule and help hints. Returns the message
+    joined into one line (``Error parsing config: gamma=1.5 ...`` -> ``--gamma 1.5 ...``); the
+    title alone ("Value error") would not name the problem."""
+    blocks: list[str] = []
+    current: list[str] = []
+    for raw in text.splitlines():
+        line = _BOX.sub("", raw).strip()
+        if not line or set(line) <= set("-"):  # a rule or blank line ends a block
+            if current:
+                blocks.append(" ".join(current))
+                current = []
+        else:
+            current.append(line)
+    if current:
+        blocks.append(" ".join(current))
+    blocks = [b for b in blocks if not b.lower().startswith(("for full helptext", "perhaps you meant"))]
+    if not blocks:
+        return "invalid arguments"
+    message = blocks[1] if len(blocks) > 1 else blocks[0]
+    prefix = re.match(r"Error parsing config: (.*)", message)
+    return _flag_names(prefix.group(1)) if prefix else message
 
 
 def _flag_names(message: str) -> str:

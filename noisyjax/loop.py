@@ -71,16 +71,17 @@ class RunFiles:
 
 
 class _StopFlag:
-    """Turns Ctrl-C into a flag the loop checks between steps, so the state is always
-    consistent when it writes its checkpoint."""
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag the loop checks between steps, so the
+    state is always consistent when it writes its checkpoint."""
 
     def __init__(self):
         self.stop = False
-        self._previous = None
+        self._previous = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, *_):
@@ -89,8 +90,8 @@ class _StopFlag:
         self.stop = True
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 def stack_hparams(config: Config, overrides: Sequence[dict]) -> HParams:
