@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         seeds = parse_seeds(args.seeds)
         agent_seeds, overrides = expand(seeds, parse_grid(args.grid), args.config)
-        per_agent = bytes_per_agent(args.config, env.observation_space.shape[0], env.action_space.n)
+        per_agent = bytes_per_agent(args.config, int(env.observation_space.shape[0]), int(env.action_space.n))
         check_memory(len(agent_seeds), per_agent, available_memory())
     except SweepError as err:
         fail(str(err))

@@ -11,6 +11,7 @@ in progress exactly (reset with the episode's seed, replay its actions).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import gymnasium as gym
@@ -32,13 +33,19 @@ def episode_seed(seed: int, episode: int, stream: int = TRAIN_STREAM) -> int:
 
 def check_env_id(env_id: str) -> gym.Env:
     """Make one env of ``env_id`` and check it has a Box observation and a Discrete action."""
-    try:
-        env = gym.make(env_id)
-    except gym.error.Error as err:
-        raise EnvError(
-            f"unknown or unusable env id {env_id!r} ({err.__class__.__name__}: {err}); "
-            "use a registered gymnasium id such as LunarLander-v3, CartPole-v1 or Acrobot-v1"
-        ) from None
+    # gymnasium warns before it raises (e.g. "LunarLander-v2 is out of date", then DeprecatedEnv):
+    # hold its warnings back, drop them when the id is refused (the error says it all, on one
+    # line), and show them as usual when the env was made.
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            env = gym.make(env_id)
+        except gym.error.Error as err:
+            raise EnvError(
+                f"unknown or unusable env id {env_id!r} ({err.__class__.__name__}: {err}); "
+                "use a registered gymnasium id such as LunarLander-v3, CartPole-v1 or Acrobot-v1"
+            ) from None
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
     obs_space, act_space = env.observation_space, env.action_space
     if not isinstance(act_space, gym.spaces.Discrete):
         env.close()

@@ -104,7 +104,7 @@ def bytes_per_agent(config: Config, obs_dim: int, num_actions: int) -> int:
     widths = [obs_dim, *config.hidden_sizes, num_actions + (1 if config.dueling else 0)]
     weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
     params = weights * (2 if config.noisy else 1)
-    return config.buffer_size * per_transition + 4 * params * 4
+    return int(config.buffer_size * per_transition + 4 * params * 4)
 
 
 def available_memory() -> int | None:
