@@ -6,7 +6,8 @@ touch ``self`` beyond reading them, so ``jax.jit`` can close over it.
 
 Agents of a sweep share a leading agent axis. Integer work (replay writes, sampling, key splits)
 is vmapped; float work (forward passes, gradients, Adam) goes through ``over_agents``, which is
-either exact (unrolled, or ``jax.lax.map`` past 8 agents: bitwise equal to the single agent at any width) or ``jax.vmap``
+either exact (unrolled, or ``jax.lax.map`` past 8 agents: bitwise equal to the single agent
+at any width) or ``jax.vmap``
 (faster on accelerators, but XLA may pick other matmul kernels per width, so results can differ
 by ulps between widths). See README.md, "Reproducibility".
 """
