@@ -4,9 +4,11 @@ into one line on stderr and exit status 2."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import re
 import sys
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import tyro
@@ -74,3 +76,21 @@ def _flag_names(message: str) -> str:
         return message
     name, value, rest = match.groups()
     return f"--{name.replace('_', '-')} {value} is invalid{rest}"
+
+
+def check_resumable(saved, requested, run_dir: Path, what: str = "run") -> None:
+    """Refuse a resume whose flags change a saved Config field, of a finished run, or of a folder
+    without a checkpoint (one ``error:`` line, exit 2)."""
+    from noisyjax.checkpoint import latest_checkpoint
+    from noisyjax.runs import CHECKPOINT_DIR, SUMMARY_FILE
+
+    for field in dataclasses.fields(saved):
+        old, new = getattr(saved, field.name), getattr(requested, field.name)
+        if old != new:
+            flag = "--" + field.name.replace("_", "-")
+            fail(f"{flag} {new} conflicts with the {what}'s {field.name}={old!r}; drop it to resume")
+    summary = Path(run_dir) / SUMMARY_FILE
+    if summary.is_file() and '"status": "finished"' in summary.read_text():
+        fail(f"{run_dir} already finished; start a new {what} (with --out) instead of resuming")
+    if latest_checkpoint(Path(run_dir) / CHECKPOINT_DIR) is None:
+        fail(f"{run_dir} has no checkpoint to resume from")

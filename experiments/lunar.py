@@ -14,14 +14,12 @@ from pathlib import Path
 
 import tyro
 
-from experiments.common import EXIT_INTERRUPTED, fail, parse
-from noisyjax.checkpoint import latest_checkpoint
+from experiments.common import EXIT_INTERRUPTED, check_resumable, fail, parse
 from noisyjax.config import Config
 from noisyjax.envs import EnvError, check_env_id
 from noisyjax.loop import RunFiles, train
 from noisyjax.runs import (
     CHECKPOINT_DIR,
-    SUMMARY_FILE,
     RunDirError,
     create_run_dir,
     default_run_dir,
@@ -81,18 +79,9 @@ def resume(args: Args, argv: list[str]) -> int:
     # Re-parse with the run's own settings as defaults: any flag that changes them is a conflict.
     saved = Args(config=config, seed=seed, out=None, resume=run_dir, quiet=args.quiet)
     again = parse(Args, argv, default=saved)
-    for field in dataclasses.fields(Config):
-        old, new = getattr(config, field.name), getattr(again.config, field.name)
-        if old != new:
-            flag = "--" + field.name.replace("_", "-")
-            fail(f"{flag} {new} conflicts with the run's {field.name}={old!r}; drop it to resume")
     if again.seed != seed:
         fail(f"--seed {again.seed} conflicts with the run's seed {seed}; drop it to resume")
-    summary = Path(run_dir) / SUMMARY_FILE
-    if summary.is_file() and '"status": "finished"' in summary.read_text():
-        fail(f"{run_dir} already finished; start a new run (with --out) instead of resuming")
-    if latest_checkpoint(Path(run_dir) / CHECKPOINT_DIR) is None:
-        fail(f"{run_dir} has no checkpoint to resume from")
+    check_resumable(config, again.config, run_dir, "run")
     return run(config, seed, Path(run_dir), resume=True, quiet=args.quiet)
 
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from experiments.common import EXIT_INTERRUPTED, fail, parse
-from noisyjax.checkpoint import latest_checkpoint
+from experiments.common import EXIT_INTERRUPTED, check_resumable, fail, parse
 from noisyjax.config import Config
 from noisyjax.envs import EnvError, check_env_id
 from noisyjax.loop import RunFiles, train
@@ -108,18 +107,9 @@ def resume(args: Args, argv: list[str]) -> int:
     if "agent_dirs" not in payload:
         fail(f"{run_dir} is a single run; resume it with python -m experiments.lunar --resume")
     again = parse(Args, argv, default=Args(config=config, resume=run_dir, quiet=args.quiet))
-    for field in dataclasses.fields(Config):
-        old, new = getattr(config, field.name), getattr(again.config, field.name)
-        if old != new:
-            flag = "--" + field.name.replace("_", "-")
-            fail(f"{flag} {new} conflicts with the sweep's {field.name}={old!r}; drop it to resume")
     if args.grid or any(a.startswith("--seeds") or a.startswith("--out") for a in argv):
         fail("--seeds, --grid and --out cannot change on --resume; drop them")
-    summary = Path(run_dir) / SUMMARY_FILE
-    if summary.is_file() and '"status": "finished"' in summary.read_text():
-        fail(f"{run_dir} already finished; start a new sweep instead of resuming")
-    if latest_checkpoint(Path(run_dir) / CHECKPOINT_DIR) is None:
-        fail(f"{run_dir} has no checkpoint to resume from")
+    check_resumable(config, again.config, run_dir, "sweep")
     return run(
         config, Path(run_dir), payload["seeds"], payload["overrides"], payload["agent_dirs"],
         resume=True, quiet=args.quiet,
