@@ -54,6 +54,7 @@ def time_step(config: Config, n: int, obs_dim: int, num_actions: int, calls: int
         reward=rng.normal(size=n).astype(np.float32),
         next_obs=rng.normal(size=(n, obs_dim)).astype(np.float32),
         terminated=np.zeros(n, bool),
+        truncated=np.zeros(n, bool),
     )
     obs = tr.next_obs
     step = jax.jit(agent.step_batch, donate_argnums=0)

@@ -26,9 +26,10 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from noisyjax.config import Config
-from noisyjax.losses import discount_from_termination, td_error, td_loss
+from noisyjax.losses import td_error, td_loss
 from noisyjax.networks import QNetwork, mean_abs_sigma
-from noisyjax.replay import ReplayState, replay_add, replay_init, replay_sample
+from noisyjax.nstep import Batch, sample_uniform
+from noisyjax.replay import ReplayState, replay_add, replay_init
 
 # Widest agent axis that exact mode unrolls (compile time grows with it).
 UNROLL_MAX = 8
@@ -77,6 +78,7 @@ class Transition(NamedTuple):
     reward: jax.Array  # [] float32
     next_obs: jax.Array  # [obs_dim] float32
     terminated: jax.Array  # [] bool: True only for a real termination, never for truncation
+    truncated: jax.Array  # [] bool: the episode was cut here by a time limit (bootstrap from s_t)
 
 
 class Metrics(NamedTuple):
@@ -161,6 +163,7 @@ class Agent:
             reward=jnp.zeros((), jnp.float32),
             next_obs=dummy,
             terminated=jnp.zeros((), jnp.bool_),
+            truncated=jnp.zeros((), jnp.bool_),
         )
         learner = Learner(
             params=params,
@@ -203,18 +206,22 @@ class Agent:
         random_action = jnp.minimum(u[1] * self.num_actions, self.num_actions - 1).astype(jnp.int32)
         return jnp.where(u[0] < self.epsilon(step, hp), random_action, greedy)
 
-    def learn(
-        self, learner: Learner, batch: Transition, keys: jax.Array, hp: HParams
-    ) -> Learner:
+    def learn(self, learner: Learner, batch: Batch, keys: jax.Array, hp: HParams) -> Learner:
         """One TD update on ``batch`` (leaves ``[batch, ...]``), then the target sync if due.
 
         ``keys [3, 2]``: independent noise for the online net on s_tm1, the target net on s_t,
         and the online selector on s_t (NoisyNet paper, Algorithm 1). Each is one sample held
-        fixed across the batch.
+        fixed across the batch. ``batch.discount`` already holds gamma^n and the termination mask.
         """
+        return self.learn_with_errors(learner, batch, keys, hp)[0]
+
+    def learn_with_errors(
+        self, learner: Learner, batch: Batch, keys: jax.Array, hp: HParams
+    ) -> tuple[Learner, jax.Array]:
+        """``learn``, also returning the TD errors ``[batch]`` of the update (for priorities)."""
         c = self.config
         k_online, k_target, k_select = keys[0], keys[1], keys[2]
-        discount_t = discount_from_termination(hp.gamma, batch.terminated)
+        discount_t = batch.discount
         q_t_target = self.q_values(learner.target_params, batch.next_obs, k_target)
         q_t_select = None
         if c.double_q:
@@ -226,9 +233,9 @@ class Agent:
                 q_tm1, batch.action, batch.reward, discount_t, q_t_target, q_t_select
             )
             q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=1)
-            return td_loss(errors, c.loss), jnp.mean(q_taken)
+            return td_loss(errors, c.loss, batch.weight), (jnp.mean(q_taken), errors)
 
-        (loss, mean_q), grads = jax.value_and_grad(loss_fn, has_aux=True)(learner.params)
+        (loss, (mean_q, errors)), grads = jax.value_and_grad(loss_fn, has_aux=True)(learner.params)
         norm = jnp.sqrt(jnp.sum(grads**2))
         grads = grads * jnp.minimum(1.0, hp.max_grad_norm / jnp.maximum(norm, 1e-12))
         adam = optax.scale_by_adam(eps=hp.adam_eps)
@@ -244,12 +251,13 @@ class Agent:
         )
         m = learner.metrics
         metrics = Metrics(m.loss_sum + loss, m.q_sum + mean_q, m.count + 1)
-        return Learner(params, target, opt_state, updates, metrics)
+        return Learner(params, target, opt_state, updates, metrics), errors
 
     def update_due(self, step: jax.Array, size: jax.Array) -> jax.Array:
         """Whether an update follows the ``step``-th transition (counters shared by all agents)."""
         c = self.config
-        return (step >= c.warmup_steps) & (step % c.train_freq == 0) & (size >= c.batch_size)
+        # size - (n - 1): the newest n - 1 transitions cannot be sampled yet (n-step windows).
+        return (step >= c.warmup_steps) & (step % c.train_freq == 0) & (size - (c.n_step - 1) >= c.batch_size)
 
     def step(self, state: AgentState, transition: Transition, obs: jax.Array):
         """One env step of one agent: add ``transition``, update if due (the learner syncs its
@@ -317,8 +325,8 @@ class Agent:
 
         def do_update(_):
             k = jax.vmap(lambda kk: split_keys(kk, 4))(k_update)  # [agents, 4, 2]
-            batch = jax.vmap(replay_sample, in_axes=(0, 0, None))(
-                replay, k[:, 0], self.config.batch_size
+            batch = jax.vmap(sample_uniform, in_axes=(0, 0, None, None, 0))(
+                replay, k[:, 0], self.config.batch_size, self.config.n_step, states.hparams.gamma
             )
             return self.over_agents(self.learn)(states.learner, batch, k[:, 1:], states.hparams)
 

@@ -58,6 +58,9 @@ class Config:
     """Sync the target every this many updates (hard copy when target_tau is 1)."""
     target_tau: float = 0.005
     """Target sync: target <- tau * online + (1 - tau) * target (1.0 = hard copy)."""
+    n_step: int = 1
+    """Bootstrap from the n-th next state with gamma^n after n discounted rewards (1 = plain TD);
+    cut at termination (no bootstrap) and truncation (bootstrap), never across episodes."""
 
     epsilon_start: float = 1.0
     """Epsilon-greedy baseline only: epsilon at env step 0 of the linear decay (the decay counts
@@ -90,7 +93,7 @@ def _fail(field: str, value, need: str) -> None:
 def validate(c: Config) -> None:
     """Raise ``ValueError`` naming the first invalid field and the valid range."""
     positive_ints = [
-        "total_steps", "batch_size", "buffer_size", "train_freq", "target_update_period",
+        "total_steps", "batch_size", "buffer_size", "train_freq", "target_update_period", "n_step",
         "eval_episodes", "log_every", "checkpoint_every",
     ]
     for name in positive_ints:
@@ -115,6 +118,8 @@ def validate(c: Config) -> None:
     for name in ["epsilon_start", "epsilon_end", "epsilon_fraction"]:
         if not 0.0 <= getattr(c, name) <= 1.0:
             _fail(name, getattr(c, name), "must be in [0, 1]")
+    if c.n_step >= c.buffer_size:
+        _fail("n_step", c.n_step, f"must be smaller than buffer_size={c.buffer_size}")
     if c.batch_size > c.buffer_size:
         _fail("batch_size", c.batch_size, f"must not exceed buffer_size={c.buffer_size}")
     if c.loss not in ("huber", "mse"):

@@ -59,6 +59,9 @@ class TrainResult:
     steps_per_sec: float  # aggregate env steps per second over all agents
     interrupted: bool
     threshold: float | None
+    log_times: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    """``(env step, seconds since the loop started)`` at each ``log_every`` point of this
+    process: throughput after warm-up or compilation is a difference of two entries."""
 
 
 @dataclasses.dataclass
@@ -189,11 +192,12 @@ def train(
     )
     t_start, t_log, start_t = time.perf_counter(), time.perf_counter(), t
     interrupted = False
+    log_times: list[tuple[int, float]] = []
     with _StopFlag() as flag:
         while t < config.total_steps:
             next_obs, reward, terminated, truncated = envs.step(actions)
             t += 1
-            transitions = Transition(obs, actions, reward, next_obs, terminated)
+            transitions = Transition(obs, actions, reward, next_obs, terminated, truncated)
             ep_return += reward
             ep_len += 1
             done = terminated | truncated
@@ -221,6 +225,7 @@ def train(
                 now = time.perf_counter()
                 sps = config.log_every * n / max(now - t_log, 1e-9)
                 t_log = now
+                log_times.append((t, now - t_start))
                 states, loss, q, _ = metrics_fn(states)
                 sig = np.asarray(sigma_fn(states))
                 if writer is not None:
@@ -261,7 +266,7 @@ def train(
     return TrainResult(
         agents=results, states=states, agent=agent, env_steps=t, wall_time=wall,
         steps_per_sec=(t - start_t) * n / max(wall, 1e-9), interrupted=interrupted,
-        threshold=threshold,
+        threshold=threshold, log_times=log_times,
     )
 
 

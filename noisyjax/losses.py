@@ -59,10 +59,13 @@ def squared(x: jax.Array) -> jax.Array:
     return 0.5 * x**2
 
 
-def td_loss(errors: jax.Array, kind: str = "huber") -> jax.Array:
-    """Mean of ``huber`` or ``squared`` over a batch of TD errors ``[batch]``."""
+def td_loss(errors: jax.Array, kind: str = "huber", weights: jax.Array | None = None) -> jax.Array:
+    """Mean of ``huber`` or ``squared`` over a batch of TD errors ``[batch]``, each term scaled by
+    its importance weight ``weights [batch]`` (prioritised replay); None means weight 1."""
     if kind == "huber":
-        return jnp.mean(huber(errors))
-    if kind == "mse":
-        return jnp.mean(squared(errors))
-    raise ValueError(f"loss must be 'huber' or 'mse', got {kind!r}")
+        terms = huber(errors)
+    elif kind == "mse":
+        terms = squared(errors)
+    else:
+        raise ValueError(f"loss must be 'huber' or 'mse', got {kind!r}")
+    return jnp.mean(terms if weights is None else weights * terms)

@@ -19,7 +19,8 @@ from noisyjax.agent import Agent, Transition, hparams_from_config, split_keys
 from noisyjax.config import Config
 from noisyjax.loop import stack_hparams
 from noisyjax.networks import noisy_layer_names
-from noisyjax.replay import replay_add, replay_sample
+from noisyjax.nstep import batch_from_transitions, sample_uniform
+from noisyjax.replay import replay_add
 
 OBS, ACTIONS, WIDTH, T = 3, 3, 3, 20
 SEEDS = (0, 1, 2)
@@ -58,6 +59,7 @@ def random_transitions(rng, *shape) -> Transition:
         reward=rng.normal(size=shape).astype(np.float32),
         next_obs=rng.normal(size=(*shape, OBS)).astype(np.float32),
         terminated=rng.random(size=shape) < 0.2,
+        truncated=rng.random(size=shape) < 0.1,
     )
 
 
@@ -237,7 +239,7 @@ def learner_and_batch(agent: Agent, sigma0: float = 0.5, seed: int = 0, n: int =
     learner = agent.init(jax.random.PRNGKey(seed), hp).learner
     rng = np.random.default_rng(seed)
     target = learner.params + jnp.asarray(0.3 * rng.normal(size=learner.params.shape), jnp.float32)
-    batch = jax.tree.map(jnp.asarray, random_transitions(rng, n))
+    batch = batch_from_transitions(jax.tree.map(jnp.asarray, random_transitions(rng, n)), hp.gamma)
     return learner._replace(target_params=target), batch, hp
 
 
@@ -248,7 +250,7 @@ def reference_loss_and_grad(agent: Agent, learner, batch, keys, gamma):
     rows = jnp.arange(n)
     q_t = agent.q_values(learner.target_params, batch.next_obs, keys[1])
     q_sel = agent.q_values(learner.params, batch.next_obs, keys[2])
-    target = batch.reward + gamma * (1.0 - batch.terminated) * q_t[rows, jnp.argmax(q_sel, axis=1)]
+    target = batch.reward + batch.discount * q_t[rows, jnp.argmax(q_sel, axis=1)]
 
     def loss(params):
         q_tm1 = agent.q_values(params, batch.obs, keys[0])
@@ -275,7 +277,7 @@ def test_sweep_update_reproduced_without_jit():
             assert_trees_equal(replay, after.replay)
             _, k_update = split_keys(before.key, 2)
             kk = split_keys(k_update, 4)
-            batch = replay_sample(replay, kk[0], agent.config.batch_size)
+            batch = sample_uniform(replay, kk[0], agent.config.batch_size, 1, hps[k].gamma)
             learner = agent.learn(before.learner, batch, kk[1:], hps[k])
             assert_learners_close(learner, after.learner, float(hps[k].learning_rate))
             assert int(learner.updates) == t - 2 and int(learner.metrics.count) == t - 2
@@ -308,7 +310,7 @@ def test_learn_uses_three_independent_noise_keys():
         return np.argmax(np.asarray(agent.q_values(learner.params, batch.next_obs, key)), axis=1)
 
     # a selector key that selects another action for at least one bootstrapped transition
-    bootstrapped = ~np.asarray(batch.terminated)
+    bootstrapped = np.asarray(batch.discount) > 0
     other_selector = next(
         kk
         for kk in split_keys(jax.random.PRNGKey(1), 20)
