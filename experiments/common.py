@@ -94,3 +94,22 @@ def check_resumable(saved, requested, run_dir: Path, what: str = "run") -> None:
         fail(f"{run_dir} already finished; start a new {what} (with --out) instead of resuming")
     if latest_checkpoint(Path(run_dir) / CHECKPOINT_DIR) is None:
         fail(f"{run_dir} has no checkpoint to resume from")
+
+
+def preset_default(cls: type[T], argv: list[str]) -> T | None:
+    """Default ``cls`` instance for ``--preset NAME`` in ``argv`` (its Config holds the preset's
+    values, which the other flags then override); None when no preset is named."""
+    from noisyjax.config import preset_config
+
+    name = None
+    for i, arg in enumerate(argv):
+        if arg == "--preset" and i + 1 < len(argv):
+            name = argv[i + 1]
+        elif arg.startswith("--preset="):
+            name = arg.split("=", 1)[1]
+    if name is None:
+        return None
+    try:
+        return cls(config=preset_config(name), preset=name)
+    except ValueError as err:
+        fail(_flag_names(str(err)))

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Literal
 
 import tyro
 
-from experiments.common import EXIT_INTERRUPTED, check_resumable, fail, parse
+from experiments.common import EXIT_INTERRUPTED, check_resumable, fail, parse, preset_default
 from noisyjax.config import Config
 from noisyjax.envs import EnvError, check_env_id
 from noisyjax.loop import RunFiles, train
@@ -34,6 +35,9 @@ class Args:
     """Train one NoisyNet-DQN agent and write a run folder."""
 
     config: tyro.conf.OmitArgPrefixes[Config] = Config()
+    preset: Literal["none", "rainbow-lite"] = "none"
+    """Start from a named bundle of settings (rainbow-lite: noisy + double + dueling + PER +
+    3-step returns); other flags override it."""
     seed: int = 0
     """Seed of the agent (network init, noise, replay sampling) and of its environment."""
     out: Path | None = None
@@ -47,7 +51,7 @@ class Args:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = parse(Args, argv, description=__doc__)
+    args = parse(Args, argv, description=__doc__, default=preset_default(Args, argv))
     if args.resume is not None:
         return resume(args, argv)
     if args.seed < 0:
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         create_run_dir(out)
     except RunDirError as err:
         fail(str(err))
-    write_config(out, args.config, [args.seed])
+    write_config(out, args.config, [args.seed], {"preset": args.preset})
     return run(args.config, args.seed, out, resume=False, quiet=args.quiet)
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import tyro
 
-from experiments.common import EXIT_INTERRUPTED, check_resumable, fail, parse
+from experiments.common import EXIT_INTERRUPTED, check_resumable, fail, parse, preset_default
 from noisyjax.config import Config
 from noisyjax.envs import EnvError, check_env_id
 from noisyjax.loop import RunFiles, train
@@ -50,6 +51,9 @@ class Args:
     """Train one agent per (seed, grid point) in one vmapped loop."""
 
     config: tyro.conf.OmitArgPrefixes[Config] = Config()
+    preset: Literal["none", "rainbow-lite"] = "none"
+    """Start from a named bundle of settings (rainbow-lite: noisy + double + dueling + PER +
+    3-step returns); other flags override it."""
     seeds: str = "0-4"
     """Seeds: a range and/or list, e.g. 0-9 or 0,3,5."""
     grid: tyro.conf.UseAppendAction[tuple[str, ...]] = ()
@@ -69,7 +73,7 @@ def agent_dir_name(i: int, seed: int, override: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = parse(Args, argv, description=__doc__)
+    args = parse(Args, argv, description=__doc__, default=preset_default(Args, argv))
     if args.resume is not None:
         return resume(args, argv)
     try:
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     write_config(
         out, args.config, agent_seeds,
         {"overrides": overrides, "agent_dirs": names, "grid": list(args.grid), "seeds_arg": args.seeds,
+         "preset": args.preset,
          "memory_bytes_per_agent": per_agent},
     )
     return run(args.config, out, agent_seeds, overrides, names, resume=False, quiet=args.quiet)

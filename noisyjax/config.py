@@ -7,7 +7,9 @@ each differs from the paper and why.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Annotated, Literal
+
+import tyro
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Config:
     """Widths of the hidden layers."""
     dueling: bool = False
     """Dueling head (value + advantage streams)."""
-    double_q: bool = True
+    double_q: Annotated[bool, tyro.conf.arg(aliases=("--double",))] = True
     """Double Q-learning: the online net (its own noise) selects the next action."""
 
     learning_rate: float = 1e-3
@@ -58,6 +60,15 @@ class Config:
     """Sync the target every this many updates (hard copy when target_tau is 1)."""
     target_tau: float = 0.005
     """Target sync: target <- tau * online + (1 - tau) * target (1.0 = hard copy)."""
+    per: bool = False
+    """Proportional prioritised replay (Schaul et al. 2016) instead of uniform sampling."""
+    per_alpha: float = 0.5
+    """PER: sampling probability proportional to priority^alpha (0 = uniform)."""
+    per_beta0: float = 0.4
+    """PER: importance-sampling exponent at the first update, annealed linearly to 1 at
+    total_steps."""
+    per_eps: float = 1e-6
+    """PER: priority = |TD error| + per_eps, so that no stored transition becomes unsampleable."""
     n_step: int = 1
     """Bootstrap from the n-th next state with gamma^n after n discounted rewards (1 = plain TD);
     cut at termination (no bootstrap) and truncation (bootstrap), never across episodes."""
@@ -115,7 +126,9 @@ def validate(c: Config) -> None:
         _fail("gamma", c.gamma, "must be in [0, 1]")
     if not 0.0 < c.target_tau <= 1.0:
         _fail("target_tau", c.target_tau, "must be in (0, 1]")
-    for name in ["epsilon_start", "epsilon_end", "epsilon_fraction"]:
+    if not c.per_eps > 0:
+        _fail("per_eps", c.per_eps, "must be > 0")
+    for name in ["epsilon_start", "epsilon_end", "epsilon_fraction", "per_alpha", "per_beta0"]:
         if not 0.0 <= getattr(c, name) <= 1.0:
             _fail(name, getattr(c, name), "must be in [0, 1]")
     if c.n_step >= c.buffer_size:
@@ -130,3 +143,18 @@ def validate(c: Config) -> None:
         _fail("agent_axis", c.agent_axis, "must be 'map' or 'vmap'")
     if c.solve_threshold is not None and not isinstance(c.solve_threshold, (int, float)):
         _fail("solve_threshold", c.solve_threshold, "must be a number or None")
+
+
+PRESETS: dict[str, dict] = {
+    "rainbow-lite": dict(noisy=True, double_q=True, dueling=True, per=True, n_step=3),
+}
+"""Named bundles of settings (``--preset NAME``); flags given with a preset override its values."""
+
+
+def preset_config(name: str | None) -> Config:
+    """``Config`` with the preset's values (None or "none": the plain defaults)."""
+    if name in (None, "none"):
+        return Config()
+    if name not in PRESETS:
+        raise ValueError(f"preset={name!r} is invalid: choose one of none, {', '.join(PRESETS)}")
+    return Config(**PRESETS[name])

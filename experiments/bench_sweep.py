@@ -1,0 +1,122 @@
+"""Aggregate env steps/s and peak memory of a sweep of N agents, at the default settings.
+
+    python -m experiments.bench_sweep                          # 1, 4, 16, 64 agents, both axes
+    python -m experiments.bench_sweep --agents 1 16 --axes vmap --measure-steps 1000
+    python -m experiments.bench_sweep --quick                  # seconds: for tests
+
+Each (width, agent axis) runs the real training loop (``noisyjax.loop.train``: host envs, one
+jitted step per env step, updates every ``train_freq`` steps) in a fresh subprocess, so that
+its peak resident memory (``ru_maxrss``) is its own. Throughput counts only the env steps after
+the warm-up and the first update (compilation) are over. Widths are measured in the order given,
+alternating axes; on a shared machine compare ratios from one run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from experiments.common import parse
+from noisyjax.config import Config
+
+
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """Sweep throughput and memory benchmark (LunarLander-v3, default settings)."""
+
+    agents: tuple[int, ...] = (1, 4, 16, 64)
+    """Agent-axis widths to measure."""
+    axes: tuple[str, ...] = ("map", "vmap")
+    """Agent-axis strategies to measure (see README, Reproducibility)."""
+    warmup_steps: int = 1_000
+    """Random-action env steps before learning (shorter than the default 5,000: they cost no
+    update, so they only delay the measurement)."""
+    skip_steps: int = 500
+    """Env steps after warm-up not timed (the first update compiles)."""
+    measure_steps: int = 2_000
+    """Timed env steps per agent."""
+    env: str = "LunarLander-v3"
+    """Environment id."""
+    out: Path | None = None
+    """Also write the table as JSON here."""
+    quick: bool = False
+    """Tiny run for tests: widths 1 and 2, vmap only, a few hundred steps."""
+    worker: str = ""
+    """(internal) run one measurement: 'width,axis'."""
+
+
+def measure(args: Args, width: int, axis: str) -> dict:
+    """Run the loop for ``width`` agents in this process; returns steps/s and peak memory."""
+    from noisyjax.loop import train
+
+    log_every = 100 if args.quick else 250
+    total = args.warmup_steps + args.skip_steps + args.measure_steps
+    config = Config(
+        env=args.env, total_steps=total, warmup_steps=args.warmup_steps, agent_axis=axis,
+        log_every=log_every, checkpoint_every=10**9, eval_episodes=1,
+    )
+    result = train(config, list(range(width)), evaluate_at_end=False)
+    start = args.warmup_steps + args.skip_steps
+    times = dict(result.log_times)
+    t0 = max(t for t in times if t <= start)
+    t1 = max(times)
+    sps = (t1 - t0) * width / (times[t1] - times[t0])
+    return {
+        "agents": width,
+        "axis": axis,
+        "aggregate_steps_per_sec": sps,
+        "per_agent_steps_per_sec": sps / width,
+        "timed_env_steps_per_agent": t1 - t0,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(Args, argv, description=__doc__)
+    if args.quick:
+        args = dataclasses.replace(
+            args, agents=(1, 2), axes=("vmap",), warmup_steps=200, skip_steps=100, measure_steps=200
+        )
+    if args.worker:
+        width, axis = args.worker.split(",")
+        print(json.dumps(measure(args, int(width), axis)))
+        return 0
+    rows = []
+    print(f"{'agents':>6} {'axis':>5} {'aggregate steps/s':>18} {'per agent':>10} {'vs 1 agent':>10} "
+          f"{'peak RSS (MiB)':>15}", flush=True)
+    base: dict[str, float] = {}
+    for width in args.agents:
+        for axis in args.axes:
+            cmd = [sys.executable, "-m", "experiments.bench_sweep", *_passthrough(args),
+                   "--worker", f"{width},{axis}"]
+            out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
+            if out.returncode != 0:
+                print(out.stderr, file=sys.stderr)
+                return out.returncode
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            base.setdefault(axis, row["aggregate_steps_per_sec"] if width == 1 else float("nan"))
+            row["ratio_to_one_agent"] = row["aggregate_steps_per_sec"] / base[axis]
+            rows.append(row)
+            print(f"{width:>6} {axis:>5} {row['aggregate_steps_per_sec']:>18,.0f} "
+                  f"{row['per_agent_steps_per_sec']:>10,.0f} {row['ratio_to_one_agent']:>10.2f} "
+                  f"{row['peak_rss_mib']:>15,.0f}", flush=True)
+    if args.out is not None:
+        Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+def _passthrough(args: Args) -> list[str]:
+    return [
+        "--env", args.env, "--warmup-steps", str(args.warmup_steps),
+        "--skip-steps", str(args.skip_steps), "--measure-steps", str(args.measure_steps),
+    ] + (["--quick"] if args.quick else [])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
