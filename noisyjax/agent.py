@@ -28,7 +28,8 @@ from jax.flatten_util import ravel_pytree
 from noisyjax.config import Config
 from noisyjax.losses import td_error, td_loss
 from noisyjax.networks import QNetwork, mean_abs_sigma
-from noisyjax.nstep import Batch, sample_uniform
+from noisyjax.nstep import Batch, gather, sample_uniform
+from noisyjax.per import PriorityState, per_add, per_init, per_sample, per_update
 from noisyjax.replay import ReplayState, replay_add, replay_init
 
 # Widest agent axis that exact mode unrolls (compile time grows with it).
@@ -110,6 +111,7 @@ class AgentState(NamedTuple):
     key: jax.Array  # uint32 [2]
     step: jax.Array  # int32 []: env steps taken (transitions added)
     hparams: HParams
+    priority: PriorityState | None = None  # prioritised replay's sum tree; None: uniform replay
 
 
 def split_keys(key: jax.Array, n: int) -> jax.Array:
@@ -178,6 +180,7 @@ class Agent:
             key=k_agent,
             step=jnp.zeros((), jnp.int32),
             hparams=hparams,
+            priority=per_init(self.config.buffer_size) if self.config.per else None,
         )
 
     def q_values(self, params: jax.Array, obs: jax.Array, key: jax.Array | None) -> jax.Array:
@@ -318,25 +321,54 @@ class Agent:
         counter) is decided once for all of them, and ``lax.cond`` skips the update entirely on
         steps where none is due.
         """
+        c = self.config
+        write_slot = states.replay.index  # [agents]
         replay = jax.vmap(replay_add)(states.replay, transitions)
+        priority = states.priority
+        if c.per:
+            # The transition written n - 1 steps ago has just completed its n-step window.
+            ready_slot = (write_slot - (c.n_step - 1)) % c.buffer_size
+            priority = jax.vmap(per_add)(priority, write_slot, ready_slot, replay.size >= c.n_step)
         step = states.step + 1
         split = jax.vmap(lambda k: split_keys(k, 2))(states.key)
         keys, k_update = split[:, 0], split[:, 1]
 
         def do_update(_):
             k = jax.vmap(lambda kk: split_keys(kk, 4))(k_update)  # [agents, 4, 2]
-            batch = jax.vmap(sample_uniform, in_axes=(0, 0, None, None, 0))(
-                replay, k[:, 0], self.config.batch_size, self.config.n_step, states.hparams.gamma
+            gamma = states.hparams.gamma
+            if not c.per:
+                batch = jax.vmap(sample_uniform, in_axes=(0, 0, None, None, 0))(
+                    replay, k[:, 0], c.batch_size, c.n_step, gamma
+                )
+                return self.over_agents(self.learn)(states.learner, batch, k[:, 1:], states.hparams), priority
+            beta = self.per_beta(step[0])
+            slots, weights = jax.vmap(per_sample, in_axes=(0, 0, None, None))(
+                priority, k[:, 0], c.batch_size, beta
             )
-            return self.over_agents(self.learn)(states.learner, batch, k[:, 1:], states.hparams)
+            batch = jax.vmap(gather, in_axes=(0, 0, None, 0))(replay, slots, c.n_step, gamma)
+            batch = batch._replace(weight=weights)
+            learner, errors = self.over_agents(self.learn_with_errors)(
+                states.learner, batch, k[:, 1:], states.hparams
+            )
+            new_priority = jax.vmap(per_update, in_axes=(0, 0, 0, None, None))(
+                priority, slots, jnp.abs(errors), jnp.float32(c.per_alpha), jnp.float32(c.per_eps)
+            )
+            return learner, new_priority
 
-        learner = jax.lax.cond(
+        learner, priority = jax.lax.cond(
             self.update_due(step[0], replay.size[0]),
             do_update,
-            lambda _: states.learner,
+            lambda _: (states.learner, priority),
             None,
         )
-        return self.act_batch(AgentState(learner, replay, keys, step, states.hparams), obs)
+        return self.act_batch(AgentState(learner, replay, keys, step, states.hparams, priority), obs)
+
+    def per_beta(self, step: jax.Array) -> jax.Array:
+        """Importance-sampling exponent at env step ``step``: ``per_beta0`` at step 0, linear to 1
+        at ``total_steps`` (Schaul et al. 2016, section 3.4), float32 ``[]``."""
+        c = self.config
+        frac = jnp.minimum(step.astype(jnp.float32) / c.total_steps, 1.0)
+        return c.per_beta0 + frac * (1.0 - c.per_beta0)
 
     def reset_metrics(self, states: AgentState):
         """Read and zero the running metrics: ``(states, loss [agents], q [agents], count)``

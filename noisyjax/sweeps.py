@@ -99,12 +99,15 @@ def label(override: dict) -> str:
 
 
 def bytes_per_agent(config: Config, obs_dim: int, num_actions: int) -> int:
-    """Device memory of one agent's state: replay buffer plus params, target and Adam moments."""
-    per_transition = 2 * obs_dim * 4 + 4 + 4 + 1
-    widths = [obs_dim, *config.hidden_sizes, num_actions + (1 if config.dueling else 0)]
-    weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
-    params = weights * (2 if config.noisy else 1)
-    return int(config.buffer_size * per_transition + 4 * params * 4)
+    """Device memory of one agent's state (replay buffer, priorities, params, target, Adam
+    moments, counters), read off the shapes ``Agent.init`` would build, without building it."""
+    import jax
+
+    from noisyjax.agent import Agent, hparams_from_config
+
+    agent = Agent(config, obs_dim, num_actions)
+    shapes = jax.eval_shape(agent.init, jax.random.PRNGKey(0), hparams_from_config(config))
+    return int(sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(shapes)))
 
 
 def available_memory() -> int | None:

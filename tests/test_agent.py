@@ -131,7 +131,8 @@ def run_batched(agent: Agent, transitions: Transition, obs: np.ndarray, seeds=SE
 
 def run_single(agent: Agent, k: int, transitions: Transition, obs: np.ndarray):
     """Agent k alone: ``Agent.init`` from its seed, then the single-agent ``Agent.step``."""
-    init = jitted(make_agent(), "init")  # the same for both agent axes (init has none)
+    # init has no agent axis: the same for both axes
+    init = jitted(make_agent(**{k: getattr(agent.config, k) for k in STATE_SHAPING}), "init")
     state = init(jax.random.PRNGKey(SEEDS[k]), hp_list(agent.config)[k])
     history, actions = [state], []
     step = jitted(agent, "step")
@@ -142,9 +143,13 @@ def run_single(agent: Agent, k: int, transitions: Transition, obs: np.ndarray):
     return history, np.asarray(actions)
 
 
+# Settings that change what init builds (the rest of the state comes out the same).
+STATE_SHAPING = ("per", "dueling", "n_step")
+
+
 @functools.cache
-def batched_run(axis: str, seed: int = 0):
-    agent = make_agent(agent_axis=axis)
+def batched_run(axis: str, seed: int = 0, **kw):
+    agent = make_agent(agent_axis=axis, **kw)
     return run_batched(agent, *data(seed))
 
 
@@ -625,3 +630,69 @@ def test_sigma_stats_after_training():
             both = np.concatenate([np.abs(np.ravel(layer["sigma_w"])), np.abs(np.ravel(layer["sigma_b"]))])
             np.testing.assert_allclose(stats[k, j], both.mean(), rtol=1e-5)
     assert not np.allclose(stats, init_stats, rtol=1e-4, atol=0)
+
+
+# ----- prioritised replay and n-step returns in the agent step -----------------------------------
+
+RAINBOW = dict(per=True, n_step=3, dueling=True)
+
+
+def test_rainbow_map_sweep_equals_single_agents_bitwise():
+    """PER + 3-step + dueling: every agent of the width-3 map sweep (own hyperparameters) equals
+    that agent alone at every step, bitwise, sum tree included (trap 5 for the new state)."""
+    agent = make_agent(agent_axis="map", **RAINBOW)
+    transitions, obs = data(0)
+    history, actions = batched_run("map", **RAINBOW)
+    for k in range(WIDTH):
+        single_history, single_actions = run_single(agent, k, transitions, obs)
+        np.testing.assert_array_equal(actions[:, k], single_actions)
+        for t in range(T + 1):
+            assert_trees_equal(take(history[t], k), single_history[t])
+    # first update once batch 4 windows of 3 are complete: after transition 6 -> 20 - 6 + 1 = 15
+    np.testing.assert_array_equal(history[-1].learner.updates, [15, 15, 15])
+
+
+def test_rainbow_priorities_track_windows_and_td_errors():
+    """After every step: the newest n - 1 = 2 slots have priority 0 (their windows are incomplete),
+    every other stored slot a positive one; the tree's total is the sum of its leaves; slots
+    sampled by an update carry (|TD error| + eps)^alpha, reproduced eagerly from the state before."""
+    agent = make_agent(agent_axis="map", **RAINBOW)
+    history, _ = batched_run("map", **RAINBOW)
+    transitions, _ = data(0)
+    for t in range(1, T + 1):
+        pr = np.asarray(history[t].priority.priorities)  # [agents, 16]
+        for k in range(WIDTH):
+            stored = min(t, 16)
+            newest = {(t - 1 - j) % 16 for j in range(min(2, t))}
+            for slot in range(16):
+                if slot in newest or slot >= stored:
+                    assert pr[k, slot] == 0.0, (t, k, slot)
+                else:
+                    assert pr[k, slot] > 0.0, (t, k, slot)
+            np.testing.assert_allclose(history[t].priority.sums[-1][k, 0], pr[k].sum(), rtol=1e-6)
+    # reproduce the update after transition t = 10 for agent 1 eagerly
+    from noisyjax.nstep import gather
+    from noisyjax.per import per_add, per_sample
+
+    t, k = 10, 1
+    before = take(history[t], k)
+    replay = replay_add(before.replay, take(take(transitions, t), k))
+    prio = per_add(before.priority, before.replay.index, (before.replay.index - 2) % 16, replay.size >= 3)
+    _, k_update = split_keys(before.key, 2)
+    kk = split_keys(k_update, 4)
+    hp = hp_list(agent.config)[k]
+    slots, weights = per_sample(prio, kk[0], 4, agent.per_beta(jnp.int32(t + 1)))
+    batch = gather(replay, slots, 3, hp.gamma)._replace(weight=weights)
+    _, errors = agent.learn_with_errors(before.learner, batch, kk[1:], hp)
+    want = (np.abs(np.asarray(errors, np.float64)) + agent.config.per_eps) ** agent.config.per_alpha
+    after = np.asarray(history[t + 1].priority.priorities[k])
+    last = {int(s): i for i, s in enumerate(np.asarray(slots))}  # a repeated slot keeps its last value
+    for slot, i in last.items():
+        np.testing.assert_allclose(after[slot], want[i], rtol=1e-4)
+    assert float(np.max(weights)) == 1.0
+
+
+def test_per_beta_anneals_to_one():
+    agent = make_agent(per=True, per_beta0=0.4, total_steps=1000)
+    got = [float(agent.per_beta(jnp.int32(s))) for s in (0, 500, 1000, 5000)]
+    np.testing.assert_allclose(got, [0.4, 0.7, 1.0, 1.0], rtol=1e-6)
