@@ -24,7 +24,7 @@ import jax
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
-from experiments import bench_step, evaluate, lunar, sweep
+from experiments import bench_step, bench_sweep, evaluate, lunar, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TOTAL = 600
@@ -333,6 +333,10 @@ def test_lunar_resume_refuses_sweep_folder(swept, capsys):
         (["--env", "LunarLanderContinuous-v3"], "Discrete"),
         (["--env", "LunarLander-v2"], "deprecated"),
         (["--seed", "-1"], "--seed"),
+        (["--n-step", "0"], "--n-step"),
+        (["--per-alpha", "1.5"], "--per-alpha"),
+        (["--per-eps", "0"], "--per-eps"),
+        (["--preset", "rainbow-max"], "--preset"),
     ],
     ids=lambda x: x if isinstance(x, str) else " ".join(x),
 )
@@ -536,3 +540,51 @@ def test_bench_step_prints_table(capsys):
     act, act_update = float(row[1]), float(row[2])
     assert act > 0 and act_update > 0
     assert float(row[3]) == pytest.approx(act_update - act, abs=1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# presets and the Rainbow switches
+
+
+def test_preset_rainbow_lite_recorded_and_overridable(tmp_path):
+    """--preset rainbow-lite turns on noisy + double + dueling + PER + 3-step; a flag after it
+    overrides one of its values; config.json records the preset and every resolved setting; the run
+    trains (updates happen: the loss column is filled) and finishes."""
+    out = tmp_path / "rainbow"
+    argv = [*FLAGS, "--out", str(out), "--preset", "rainbow-lite", "--n-step", "2", "--no-double"]
+    assert call(lunar.main, argv) == 0
+    payload = json.loads((out / "config.json").read_text())
+    assert payload["preset"] == "rainbow-lite"
+    c = payload["config"]
+    assert (c["noisy"], c["dueling"], c["per"], c["n_step"], c["double_q"]) == (True, True, True, 2, False)
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert rows and all(float(r["loss"]) >= 0 for r in rows[1:])
+    assert json.loads((out / "summary.json").read_text())["status"] == "finished"
+
+
+def test_sweep_with_per_and_nstep(tmp_path):
+    """The Rainbow switches go through the sweep unchanged: two seeds with PER and 3-step returns
+    give two different agents and a sweep.csv row each."""
+    out = tmp_path / "sweep"
+    argv = [*FLAGS, "--seeds", "0,1", "--per", "--n-step", "3", "--out", str(out)]
+    assert call(sweep.main, argv) == 0
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [r["seed"] for r in rows] == ["0", "1"]
+    episodes = [(out / r["folder"] / "episodes.csv").read_text() for r in rows]
+    assert episodes[0] != episodes[1]
+    assert json.loads((out / "config.json").read_text())["config"]["per"] is True
+
+
+# ---------------------------------------------------------------------------------------------
+# bench_sweep
+
+
+def test_bench_sweep_quick(tmp_path, capsys):
+    """bench_sweep --quick measures widths 1 and 2 in subprocesses and writes its table as JSON."""
+    out = tmp_path / "bench.json"
+    assert bench_sweep.main(["--quick", "--env", "CartPole-v1", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["agents"] for r in rows] == [1, 2]
+    assert all(r["aggregate_steps_per_sec"] > 0 and r["peak_rss_mib"] > 0 for r in rows)
+    assert rows[0]["ratio_to_one_agent"] == 1.0
+    assert "aggregate steps/s" in capsys.readouterr().out
