@@ -43,7 +43,7 @@ class Args:
     """Slots in the buffer."""
     batch_size: int = 128
     """Indices drawn per sample and updated per update."""
-    branching: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
+    branching: tuple[int, ...] = (2, 8, 16)
     """Children per node of the k-ary trees to time."""
     calls: int = 100
     """Timed calls per repeat."""

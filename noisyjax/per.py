@@ -9,11 +9,10 @@ Data structure: a k-ary sum tree, ``BRANCHING = 8`` children per node, chosen by
 (``docs/per.md``, ``python -m experiments.bench_per``). On a CPU the cost is mostly the number of
 small kernels run one after another, about two per level for an update and six per level for a
 sample, so a flat tree (6 levels at capacity 100k instead of 17 for a binary tree) wins; wider
-rows cost more per level (each row's prefix sums are O(k^2) adds), and 8 was the best
-compromise (16 ties on updates, 8 is faster to sample). Level 0 is the
-``[capacity]`` priorities, exactly (no padding slot exists that could be drawn); level ``l + 1``
-holds the sums of consecutive rows of ``k`` entries of level ``l`` (the last row of the leaves may
-be short: missing children count as zero), so any capacity is exact.
+rows cost more per level (a row's prefix sums are O(k^2) adds): 16 ties on updates, 8 samples
+faster. Level 0 is the ``[capacity]`` priorities, exactly (no padding slot exists that could be
+drawn); level ``l + 1`` holds the sums of consecutive rows of ``k`` entries of level ``l`` (the
+last row of the leaves may be short: missing children count as zero), so any capacity is exact.
 
 No drift (trap 8 of REFERENCE.md): no node is ever updated by ``+= delta``. Every write recomputes
 each ancestor of the written leaves from its ``k`` children, so the tree is a pure function of the

@@ -21,7 +21,14 @@ F32_EPS = 2.0**-24  # unit roundoff of float32
 ONE, ZERO = jnp.float32(1.0), jnp.float32(0.0)
 
 
-def set_priorities(state: PriorityState, q, update=per_update) -> PriorityState:
+def _sample64(state, key, beta):
+    return per_sample(state, key, 64, beta)
+
+
+_update_jit = jax.jit(per_update)
+
+
+def set_priorities(state: PriorityState, q, update=_update_jit) -> PriorityState:
     """Write priorities ``q`` (a list over all slots) exactly: alpha 1, eps 0, td = q."""
     idx = jnp.arange(len(q), dtype=jnp.int32)
     return update(state, idx, jnp.asarray(q, jnp.float32), ONE, ZERO)
@@ -159,9 +166,6 @@ def test_descend_finds_each_slot_and_never_a_zero_one_at_the_edges():
     assert np.all(huge[got] > 0), got
 
 
-_update_jit = jax.jit(per_update)
-
-
 @settings(max_examples=20, deadline=None)
 @given(
     capacity=st.sampled_from([1, 7, 65]),
@@ -175,7 +179,7 @@ def test_never_samples_zero_priority_property(capacity, data):
     if all(zero):
         zero[data.draw(st.integers(0, capacity - 1))] = False
     q = np.where(zero, 0.0, 10.0 ** np.asarray(exps, np.float64)).astype(np.float32)
-    state = set_priorities(per_init(capacity), q, update=_update_jit)
+    state = set_priorities(per_init(capacity), q)
     assert_tree_consistent(state)
     idx, w = draw(state, jax.random.PRNGKey(data.draw(st.integers(0, 2**31 - 1))), 512)
     assert np.all(q[np.asarray(idx)] > 0)
@@ -200,8 +204,7 @@ def test_empty_unready_and_just_written_slots_are_never_sampled():
 
 def test_sample_on_empty_state_returns_zeros_and_ones(variant):
     """Documented: nothing drawable -> indices 0 and weights 1."""
-    sample = variant(lambda s, key, beta: per_sample(s, key, 64, beta))
-    idx, w = sample(per_init(7), jax.random.PRNGKey(0), jnp.float32(0.4))
+    idx, w = variant(_sample64)(per_init(7), jax.random.PRNGKey(0), jnp.float32(0.4))
     np.testing.assert_array_equal(idx, np.zeros(64, np.int32))
     np.testing.assert_array_equal(w, np.ones(64, np.float32))
     assert idx.dtype == jnp.int32 and w.dtype == jnp.float32
@@ -233,8 +236,7 @@ def test_importance_weights_hand_computed(variant, beta, table):
     also the paper's formula evaluated in float64."""
     q = np.array([1.0, 2.0, 4.0, 0.0, 8.0, 0.0, 0.0], np.float32)
     state = set_priorities(per_init(7), q)
-    sample = variant(lambda s, key, beta: per_sample(s, key, 64, beta))
-    idx, w = sample(state, jax.random.PRNGKey(0), jnp.float32(beta))
+    idx, w = variant(_sample64)(state, jax.random.PRNGKey(0), jnp.float32(beta))
     idx, w = np.asarray(idx), np.asarray(w)
     assert set(idx.tolist()) == {0, 1, 2, 4}
     np.testing.assert_allclose(w, [table[i] for i in idx], rtol=1e-6)
@@ -276,9 +278,9 @@ def test_update_after_wraparound_touches_exactly_those_slots(variant):
     assert_tree_consistent(state)
 
 
-def test_update_applies_alpha_and_eps(variant):
+def test_update_applies_alpha_and_eps():
     """q = (|td| + eps) ** alpha with traced alpha and eps: (15 + 1) ** 0.5 = 4, (0 + 0.25) ** 0.5."""
-    state = variant(per_update)(
+    state = _update_jit(
         per_init(7),
         jnp.asarray([2, 5], jnp.int32),
         jnp.asarray([15.0, 0.0]),
@@ -286,7 +288,7 @@ def test_update_applies_alpha_and_eps(variant):
         jnp.float32(1.0),
     )
     np.testing.assert_array_equal(state.priorities, [0, 0, 4, 0, 0, 1, 0])
-    state = variant(per_update)(
+    state = _update_jit(
         state, jnp.asarray([5], jnp.int32), jnp.asarray([0.0]), jnp.float32(0.5), jnp.float32(0.25)
     )
     np.testing.assert_array_equal(state.priorities, [0, 0, 4, 0, 0, 0.5, 0])
@@ -335,10 +337,10 @@ def test_duplicate_indices_last_occurrence_wins(variant):
     assert_tree_consistent(first)
 
 
-def test_add_when_ready_slot_equals_write_slot(variant):
+def test_add_when_ready_slot_equals_write_slot():
     """1-step returns: the slot just written ends with the max priority, not 0; ready False on
     the same slot: it ends with 0."""
-    add = variant(per_add)
+    add = jax.jit(per_add)
     state = add(per_init(7), jnp.int32(4), jnp.int32(4), jnp.asarray(True))
     np.testing.assert_array_equal(np.flatnonzero(state.priorities), [4])
     state = add(state, jnp.int32(4), jnp.int32(4), jnp.asarray(False))
@@ -363,10 +365,6 @@ def run_agent(ops, state, keys, tds, alpha, beta, eps):
         state = update(state, idx, tds[..., r, :], alpha, eps)
         out.append((idx, w))
     return state, out
-
-
-def _sample64(state, key, beta):
-    return per_sample(state, key, 64, beta)
 
 
 def test_jit_equals_eager():
