@@ -29,8 +29,8 @@ class Config:
     """Noisy layers everywhere (NoisyNet-DQN); False gives the epsilon-greedy DQN baseline."""
     factorised: bool = True
     """Factorised Gaussian noise (the paper's choice for DQN); False: independent noise."""
-    sigma0: float = 0.5
-    """Factorised sigma initialisation sigma0/sqrt(fan_in) (paper: 0.5)."""
+    sigma0: float = 0.25
+    """Factorised sigma initialisation sigma0/sqrt(fan_in) (paper: 0.5; README "Defaults")."""
     hidden_sizes: tuple[int, ...] = (128, 128)
     """Widths of the hidden layers."""
     dueling: bool = False
@@ -38,7 +38,7 @@ class Config:
     double_q: Annotated[bool, tyro.conf.arg(aliases=("--double",))] = True
     """Double Q-learning: the online net (its own noise) selects the next action."""
 
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     """Adam step size."""
     adam_eps: float = 1e-8
     """Adam epsilon."""
@@ -58,7 +58,7 @@ class Config:
     """One update every this many env steps."""
     target_update_period: int = 1
     """Sync the target every this many updates (hard copy when target_tau is 1)."""
-    target_tau: float = 0.005
+    target_tau: float = 0.01
     """Target sync: target <- tau * online + (1 - tau) * target (1.0 = hard copy)."""
     per: bool = False
     """Proportional prioritised replay (Schaul et al. 2016) instead of uniform sampling."""
@@ -69,7 +69,7 @@ class Config:
     total_steps."""
     per_eps: float = 1e-6
     """PER: priority = |TD error| + per_eps, so that no stored transition becomes unsampleable."""
-    n_step: int = 1
+    n_step: int = 3
     """Bootstrap from the n-th next state with gamma^n after n discounted rewards (1 = plain TD);
     cut at termination (no bootstrap) and truncation (bootstrap), never across episodes."""
 

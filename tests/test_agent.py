@@ -28,8 +28,11 @@ OVERRIDES = ({}, {"sigma0": 0.2, "learning_rate": 3e-3}, {"gamma": 0.9, "target_
 
 
 def make_agent(**kw) -> Agent:
-    """A tiny agent that updates from its 4th step on: warmup 0, batch 4, buffer 16, train_freq 1."""
+    """A tiny agent that updates from its 4th step on: warmup 0, batch 4, buffer 16, train_freq 1,
+    one-step returns and the paper's sigma0 0.5 (tests that need n-step say so)."""
     base = dict(
+        n_step=1,
+        sigma0=0.5,
         total_steps=1000,
         hidden_sizes=(8,),
         batch_size=4,
