@@ -50,28 +50,33 @@ class Args:
     """(internal) run one measurement: 'width,axis'."""
 
 
-def measure(args: Args, width: int, axis: str) -> dict:
-    """Run the loop for ``width`` agents in this process; returns steps/s and peak memory."""
+def loop_throughput(config: Config, width: int, start: int) -> float:
+    """Aggregate env steps/s of ``noisyjax.loop.train`` for ``width`` agents (seeds 0..width-1),
+    counted from the first log point at or after env step ``start`` (set it past the warm-up and
+    the first update, which compiles) to the end of ``config.total_steps``."""
     from noisyjax.loop import train
 
+    result = train(config, list(range(width)), evaluate_at_end=False)
+    times = dict(result.log_times)
+    t0 = min(t for t in times if t >= start)
+    t1 = max(times)
+    return (t1 - t0) * width / (times[t1] - times[t0])
+
+
+def measure(args: Args, width: int, axis: str) -> dict:
+    """Run the loop for ``width`` agents in this process; returns steps/s and peak memory."""
     log_every = 100 if args.quick else 250
     total = args.warmup_steps + args.skip_steps + args.measure_steps
     config = Config(
         env=args.env, total_steps=total, warmup_steps=args.warmup_steps, agent_axis=axis,
         log_every=log_every, checkpoint_every=10**9, eval_episodes=1,
     )
-    result = train(config, list(range(width)), evaluate_at_end=False)
-    start = args.warmup_steps + args.skip_steps
-    times = dict(result.log_times)
-    t0 = max(t for t in times if t <= start)
-    t1 = max(times)
-    sps = (t1 - t0) * width / (times[t1] - times[t0])
+    sps = loop_throughput(config, width, args.warmup_steps + args.skip_steps)
     return {
         "agents": width,
         "axis": axis,
         "aggregate_steps_per_sec": sps,
         "per_agent_steps_per_sec": sps / width,
-        "timed_env_steps_per_agent": t1 - t0,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 

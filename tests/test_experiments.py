@@ -24,7 +24,7 @@ import jax
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
-from experiments import bench_step, bench_sweep, evaluate, lunar, sweep
+from experiments import bench_step, bench_sweep, bench_switches, evaluate, lunar, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TOTAL = 600
@@ -588,3 +588,11 @@ def test_bench_sweep_quick(tmp_path, capsys):
     assert all(r["aggregate_steps_per_sec"] > 0 and r["peak_rss_mib"] > 0 for r in rows)
     assert rows[0]["ratio_to_one_agent"] == 1.0
     assert "aggregate steps/s" in capsys.readouterr().out
+
+
+def test_bench_switches_quick(capsys):
+    """bench_switches --quick prints the update-cost and loop tables for its two variants."""
+    assert bench_switches.main(["--quick", "--env", "CartPole-v1"]) == 0
+    out = capsys.readouterr().out
+    assert "Update cost" in out and "Whole training loop" in out
+    assert out.count("+ PER") == 2 and out.count("default (noisy") == 2
