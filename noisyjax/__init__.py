@@ -9,7 +9,7 @@ from noisyjax.agent import (
     Transition,
     hparams_from_config,
 )
-from noisyjax.config import Config
+from noisyjax.config import PRESETS, Config, preset_config
 from noisyjax.loop import AgentResult, TrainResult, train
 from noisyjax.losses import discount_from_termination, huber, td_error, td_loss, td_target
 from noisyjax.networks import QNetwork, mean_abs_sigma
@@ -21,9 +21,23 @@ from noisyjax.noisy import (
     noisy_dense_init,
     scale_noise,
 )
+from noisyjax.nstep import Batch, batch_from_transitions, gather, nstep_return, sample_uniform
+from noisyjax.per import PriorityState, per_add, per_init, per_sample, per_update
 from noisyjax.replay import ReplayState, can_sample, replay_add, replay_init, replay_sample
 
 __all__ = [
+    "PRESETS",
+    "Batch",
+    "PriorityState",
+    "batch_from_transitions",
+    "gather",
+    "nstep_return",
+    "per_add",
+    "per_init",
+    "per_sample",
+    "per_update",
+    "preset_config",
+    "sample_uniform",
     "SWEEPABLE",
     "Agent",
     "AgentResult",
