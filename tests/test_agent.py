@@ -699,3 +699,17 @@ def test_per_beta_anneals_to_one():
     agent = make_agent(per=True, per_beta0=0.4, total_steps=1000)
     got = [float(agent.per_beta(jnp.int32(s))) for s in (0, 500, 1000, 5000)]
     np.testing.assert_allclose(got, [0.4, 0.7, 1.0, 1.0], rtol=1e-6)
+
+
+def test_rainbow_state_survives_a_checkpoint(tmp_path):
+    """The PER sum tree and the rest of a rainbow sweep state come back from a checkpoint bitwise."""
+    from noisyjax.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+
+    history, _ = batched_run("map", **RAINBOW)
+    state = history[-1]
+    save_checkpoint(tmp_path, state, {"t": T})
+    template = history[0]
+    loaded, host = load_checkpoint(latest_checkpoint(tmp_path), template)
+    assert host["t"] == T
+    assert_trees_equal(loaded, state)
+    assert float(np.asarray(loaded.priority.sums[-1]).sum()) > 0
