@@ -91,6 +91,11 @@ class Args:
     """Rows to measure (noisyjax-zoo is always measured: ratios are to it)."""
     seed: int = 0
     """Seed of every agent and env."""
+    torch_threads: int | None = None
+    """torch intra-op threads of the SB3 row; default: torch's own (one per core). On a shared
+    machine torch's threads can slow SB3 down far more than the load alone would."""
+    timeout: float = 600.0
+    """Seconds after which one measurement is stopped and its row reports a time-out."""
     out: Path | None = None
     """Folder to create (must not exist or be empty); default: a new folder under runs/."""
 
@@ -188,12 +193,16 @@ def _time_noisyjax(config, warmup: int, steps: int, seed: int) -> float:
     return steps / (marks[end] - marks[start])
 
 
-def _time_peer(name: str, warmup: int, steps: int, seed: int) -> float:
+def _time_peer(name: str, warmup: int, steps: int, seed: int, torch_threads: int | None = None) -> float:
     import gymnasium as gym
     from stable_baselines3.common.callbacks import BaseCallback
 
     if name == "sb3":
+        import torch
         from stable_baselines3 import DQN
+
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
 
         extra = {"device": "cpu", "max_grad_norm": ZOO["max_grad_norm"]}
     else:
@@ -253,7 +262,7 @@ def _time_env(name: str, warmup: int, steps: int, seed: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def measure(name: str, warmup: int, steps: int, seed: int) -> dict:
+def measure(name: str, warmup: int, steps: int, seed: int, torch_threads: int | None = None) -> dict:
     """Env steps/s of row ``name`` over ``steps`` env steps after ``warmup``, and the peak resident
     set size (MiB) of this process. Meant to run alone in a fresh process (see ``worker_main``)."""
     from noisyjax.config import Config
@@ -266,7 +275,7 @@ def measure(name: str, warmup: int, steps: int, seed: int) -> dict:
         config = dataclasses.replace(base, total_steps=total, log_every=LOG_EVERY)
         sps = _time_noisyjax(config, warmup, steps, seed)
     elif name in ("sb3", "sbx"):
-        sps = _time_peer(name, warmup, steps, seed)
+        sps = _time_peer(name, warmup, steps, seed, torch_threads)
     else:
         sps = _time_env(name, warmup, steps, seed)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
@@ -276,7 +285,7 @@ def measure(name: str, warmup: int, steps: int, seed: int) -> dict:
 def worker_main() -> None:
     """Entry point of a measuring subprocess: JSON spec in argv[1], result JSON on stdout."""
     spec = json.loads(sys.argv[1])
-    result = measure(spec["row"], spec["warmup"], spec["steps"], spec["seed"])
+    result = measure(spec["row"], spec["warmup"], spec["steps"], spec["seed"], spec.get("torch_threads"))
     if spec["row"] in ("sb3", "sbx"):
         import torch
 
@@ -284,15 +293,25 @@ def worker_main() -> None:
     print(RESULT_TAG + json.dumps(result), flush=True)
 
 
-def run_worker(name: str, warmup: int, steps: int, seed: int) -> dict:
-    """Run ``measure`` for one row in a fresh subprocess; returns its result or an ``error``."""
-    spec = json.dumps({"row": name, "warmup": warmup, "steps": steps, "seed": seed})
+def run_worker(
+    name: str, warmup: int, steps: int, seed: int, timeout: float | None = None,
+    torch_threads: int | None = None,
+) -> dict:
+    """Run ``measure`` for one row in a fresh subprocess (stopped after ``timeout`` seconds);
+    returns its result or an ``error``."""
+    spec = json.dumps(
+        {"row": name, "warmup": warmup, "steps": steps, "seed": seed, "torch_threads": torch_threads}
+    )
     code = "from experiments.bench_throughput import worker_main; worker_main()"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    proc = subprocess.run(
-        [sys.executable, "-c", code, spec], capture_output=True, text=True, env=env, check=False,
-    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code, spec], capture_output=True, text=True, env=env, check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_TAG):
             return json.loads(line[len(RESULT_TAG):])
@@ -329,9 +348,11 @@ def summarise(results: dict[str, list[dict]], skipped: dict[str, str]) -> dict:
             r["steps_per_sec"] / b for r, b in zip(runs, base) if "error" not in r and b is not None
         ]
         out[row.name] = {
-            "status": "ok" if not errors else f"failed: {errors[0]}",
+            "status": "ok" if sps else f"failed: {errors[0]}",
             "steps_per_sec": sps, "ratio_to_noisyjax": ratios,
             "peak_rss_mib": [r["peak_rss_mib"] for r in runs if "error" not in r],
+            "errors": errors, "repeats": len(runs),
+            "torch_threads": sorted({r["torch_threads"] for r in runs if "torch_threads" in r}),
         }
     return out
 
@@ -344,11 +365,18 @@ def render(summary: dict, meta: dict) -> str:
         s = summary.get(row.name)
         if s is None:
             continue
+        settings = row.settings
+        if row.name == "sb3" and s.get("torch_threads"):
+            settings += f"; torch threads {', '.join(map(str, s['torch_threads']))}"
         if s["status"] != "ok":
-            lines.append([row.label, row.settings, s["status"], "-", "-"])
+            lines.append([row.label, settings, s["status"], "-", "-"])
             continue
+        missing = ""
+        if s["errors"]:
+            missing = (f" [{len(s['steps_per_sec'])} of {s['repeats']} repeats; the others: "
+                       f"{s['errors'][0]}]")
         lines.append([
-            row.label, row.settings, _spread(s["steps_per_sec"], ",.0f"),
+            row.label, settings, _spread(s["steps_per_sec"], ",.0f") + missing,
             _spread(s["ratio_to_noisyjax"], ".2f"), f"{max(s['peak_rss_mib']):,.0f}",
         ])
     if base:
@@ -371,9 +399,10 @@ def render(summary: dict, meta: dict) -> str:
         speedup = [1.0 / r for r in s["ratio_to_noisyjax"]]
         met = "met" if min(speedup) >= need else ("met at the median" if statistics.median(speedup) >= need
                                                   else "NOT met")
+        partial = f"; from {len(speedup)} of {s['repeats']} repeats" if s["errors"] else ""
         targets.append(
             f"- noisyjax is {_spread(speedup, '.2f')}x {label}'s env steps/s at identical settings "
-            f"(target >= {need:g}x: {met})"
+            f"(target >= {need:g}x: {met}{partial})"
         )
     notes = (
         f"Each measurement: {meta['warmup']:,} warm-up env steps (plus a config's own random warm-up "
@@ -395,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     positive_multiple("--warmup", warmup, LOG_EVERY)
     if repeats < 1:
         fail(f"--repeats {repeats} is invalid: must be a positive integer")
+    if args.torch_threads is not None and args.torch_threads < 1:
+        fail(f"--torch-threads {args.torch_threads} is invalid: must be a positive integer")
+    if not args.timeout > 0:
+        fail(f"--timeout {args.timeout} is invalid: must be > 0 seconds")
     known = [r.name for r in ROWS]
     unknown = [r for r in args.rows if r not in known]
     if unknown:
@@ -421,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in wanted:
             if row.name in skipped:
                 continue
-            r = run_worker(row.name, warmup, steps, args.seed)
+            r = run_worker(row.name, warmup, steps, args.seed, args.timeout, args.torch_threads)
             results.setdefault(row.name, []).append(r)
             shown = f"{r['steps_per_sec']:,.0f} env steps/s" if "error" not in r else r["error"]
             print(f"[repeat {k + 1}/{repeats}] {row.name}: {shown}", file=sys.stderr, flush=True)

@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     from noisyjax.config import Config
 
     config = Config()
-    versions = package_versions()
+    versions = package_versions(("noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d"))
     machine = machine_info()
     command = " ".join(["python -m experiments.profile_step", *argv])
     t0 = time.perf_counter()
