@@ -2,7 +2,7 @@
 DQN (``Config(noisy=False)``, otherwise the same network, optimiser and budget), each trained as ONE
 sweep (one call of ``noisyjax.loop.train`` for all its seeds).
 
-    python -m experiments.bench_learning                      # seeds 0-9, 100,000 env steps each
+    python -m experiments.bench_learning                      # seeds 0-9, 80,000 env steps each
     python -m experiments.bench_learning --quick              # seeds 0-4, 6,000 env steps (< 2 minutes)
     python -m experiments.bench_learning --seeds 0-19 --total-steps 250000 --out runs/learning
 
@@ -45,7 +45,8 @@ class Args:
     seeds: str | None = None
     """Seeds of each method, e.g. 0-9 or 0,3,5; default 0-9 (0-4 with --quick)."""
     total_steps: int | None = None
-    """Env steps per agent; default 100000 (6000 with --quick)."""
+    """Env steps per agent; default 80000 (6000 with --quick): with the other two benchmarks this
+    keeps the defaults under 30 minutes on a 2-core CPU (docs/benchmarks.md, "Budget")."""
     agent_axis: Literal["map", "vmap"] = "vmap"
     """Agent axis of each sweep: vmap (fast) or map (each seed bitwise equal to its single run)."""
     out: Path | None = None
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     from noisyjax.sweeps import SweepError, parse_seeds
 
     seeds_text = args.seeds if args.seeds is not None else ("0-4" if args.quick else "0-9")
-    total = args.total_steps if args.total_steps is not None else (6_000 if args.quick else 100_000)
+    total = args.total_steps if args.total_steps is not None else (6_000 if args.quick else 80_000)
     try:
         seeds = parse_seeds(seeds_text)
     except SweepError as err:
