@@ -26,12 +26,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from experiments.bench_throughput import header, machine_info, markdown_table, package_versions, utc_now
 from experiments.common import EXIT_INTERRUPTED, fail, parse
+
+if TYPE_CHECKING:
+    from noisyjax.config import Config
 
 GROUPS = (("noisy", "NoisyNet-DQN"), ("epsilon", "epsilon-greedy DQN"))
 
@@ -60,7 +63,7 @@ class GroupResult:
     """One method's sweep: per seed its episodes (end steps, returns) and steps to solve."""
 
     label: str
-    config: object
+    config: Config
     seeds: list[int]
     dirs: list[Path]
     end_steps: list[np.ndarray]
@@ -70,7 +73,9 @@ class GroupResult:
     steps_per_sec: float
 
 
-def run_group(name: str, label: str, config, seeds: list[int], out: Path, quiet: bool) -> GroupResult:
+def run_group(
+    name: str, label: str, config: Config, seeds: list[int], out: Path, quiet: bool
+) -> GroupResult:
     """Train all ``seeds`` of one method in one ``train`` call, logging into ``out/name``."""
     from noisyjax.loop import RunFiles, train
     from noisyjax.runs import write_config

@@ -31,8 +31,12 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from experiments.common import fail, parse
+
+if TYPE_CHECKING:
+    from noisyjax.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_ID = "LunarLander-v3"
@@ -168,7 +172,7 @@ def positive_multiple(flag: str, value: int, of: int, allow_zero: bool = False) 
 # --------------------------------------------------------------------------------- measurements
 
 
-def zoo_config(total_steps: int):
+def zoo_config(total_steps: int) -> Config:
     """noisyjax's Config at rl-baselines3-zoo's LunarLander DQN settings (epsilon-greedy)."""
     from noisyjax.config import Config
 
@@ -182,7 +186,7 @@ def zoo_config(total_steps: int):
     )
 
 
-def _time_noisyjax(config, warmup: int, steps: int, seed: int) -> float:
+def _time_noisyjax(config: Config, warmup: int, steps: int, seed: int) -> float:
     from noisyjax.loop import train
 
     result = train(config, [seed], evaluate_at_end=False)

@@ -32,9 +32,13 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from experiments.bench_throughput import header, machine_info, markdown_table, package_versions, utc_now
 from experiments.common import fail, parse
+
+if TYPE_CHECKING:
+    from noisyjax.config import Config
 
 TARGET_SHARE = 0.80  # issue 6: env step + jitted agent compute >= 80% of the loop
 PARTS = ("env", "bookkeeping", "step_act", "step_update", "transfer_out", "logging")
@@ -61,7 +65,7 @@ class Args:
     """Also write profile.md and profile.json into this new folder (must not exist or be empty)."""
 
 
-def window(config, steps: int) -> tuple[int, int]:
+def window(config: Config, steps: int) -> tuple[int, int]:
     """``(start, end)`` env steps of the timed window: the first log point at least 1,000 steps
     after the warm-up, and ``steps`` (rounded up to log_every) later."""
     every = config.log_every
@@ -69,7 +73,7 @@ def window(config, steps: int) -> tuple[int, int]:
     return start, start + math.ceil(steps / every) * every
 
 
-def time_train(config, steps: int, seed: int) -> tuple[float, int]:
+def time_train(config: Config, steps: int, seed: int) -> tuple[float, int]:
     """Microseconds per env step of ``noisyjax.loop.train`` (one agent) over the timed window.
     Returns ``(us per step, timed steps)``."""
     from noisyjax.loop import train
@@ -80,7 +84,7 @@ def time_train(config, steps: int, seed: int) -> tuple[float, int]:
     return (marks[end] - marks[start]) / (end - start) * 1e6, end - start
 
 
-def timed_loop(config, steps: int, seed: int) -> dict:
+def timed_loop(config: Config, steps: int, seed: int) -> dict:
     """The body of ``noisyjax.loop.train`` (one agent, no files) with a clock read around each
     part. Returns seconds per part summed over the timed window (``PARTS``, plus ``total``), the
     number of timed steps and of steps that ran a TD update."""
@@ -173,7 +177,7 @@ def timed_loop(config, steps: int, seed: int) -> dict:
     return {"seconds": spent, "steps": timed, "update_steps": int(due[start:end].sum())}
 
 
-def microbenchmarks(config, seed: int, calls: int, repeats: int) -> dict[str, list[float]]:
+def microbenchmarks(config: Config, seed: int, calls: int, repeats: int) -> dict[str, list[float]]:
     """Seconds per call, each a list over repeats (the pieces interleaved within a repeat):
     ``step_numpy`` / ``step_device``: the jitted ``step_batch`` without an update, fed numpy
     inputs or inputs already on the device (alternating in blocks of 20 calls); ``act``:
@@ -267,7 +271,9 @@ def microbenchmarks(config, seed: int, calls: int, repeats: int) -> dict[str, li
     return out
 
 
-def breakdown(config, runs: list[dict], micro: dict[str, list[float]]) -> list[tuple[str, float, bool]]:
+def breakdown(
+    config: Config, runs: list[dict], micro: dict[str, list[float]]
+) -> list[tuple[str, float, bool]]:
     """Rows ``(label, us per env step, is_sub_row)`` from the timed copies (medians over runs) and
     the microbenchmarks; top-level rows add up to the copy's total."""
 
@@ -307,7 +313,7 @@ def _us(x: float) -> str:
     return f"{x:,.1f}" if abs(x) < 10 else f"{x:,.0f}"
 
 
-def render(config, train_us: list[float], runs: list[dict], micro: dict[str, list[float]],
+def render(config: Config, train_us: list[float], runs: list[dict], micro: dict[str, list[float]],
            meta: dict) -> tuple[str, dict]:
     """The markdown profile table and its numbers."""
     rows = breakdown(config, runs, micro)
