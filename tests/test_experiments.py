@@ -25,6 +25,7 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
 from experiments import bench_step, bench_sweep, bench_switches, evaluate, lunar, sweep
+from noisyjax.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 TOTAL = 600
@@ -40,6 +41,7 @@ BENCH_FLAGS = [
     "--buffer-size", "500", "--obs-dim", "4", "--num-actions", "2",  # CartPole's shapes
 ]
 EPISODE_HEADER = "seed,episode,env_step,return,length"
+DEFAULT_LR = Config().learning_rate
 POLICIES = ["mean", "noisy", "frozen"]
 CACHE_OPTIONS = {
     "jax_compilation_cache_dir": None,
@@ -177,7 +179,8 @@ def resumed(interrupted):
 def swept(tmp_path_factory):
     """A 2-seed x 2-learning-rate sweep."""
     out = tmp_path_factory.mktemp("sweep") / "sweep"
-    code = sweep.main([*FLAGS, "--seeds", "0-1", "--grid", "lr=1e-3,5e-4", "--out", str(out)])
+    # the grid holds the default learning rate, so one agent per seed matches the single runs
+    code = sweep.main([*FLAGS, "--seeds", "0-1", "--grid", f"lr={DEFAULT_LR:g},5e-4", "--out", str(out)])
     assert code == 0
     return out
 
@@ -479,7 +482,7 @@ def test_sweep_folder(swept):
     table = rows(swept / "sweep.csv")
     assert (swept / "sweep.csv").read_text().startswith("agent,seed,learning_rate,steps_to_solve,")
     assert [(int(r["agent"]), int(r["seed"]), float(r["learning_rate"])) for r in table] == [
-        (0, 0, 1e-3), (1, 1, 1e-3), (2, 0, 5e-4), (3, 1, 5e-4),
+        (0, 0, DEFAULT_LR), (1, 1, DEFAULT_LR), (2, 0, 5e-4), (3, 1, 5e-4),
     ]
     for r in table:
         folder = swept / r["folder"]
@@ -498,9 +501,12 @@ def test_sweep_agents_differ(swept):
 
 
 def test_sweep_agent_equals_single_run(swept, runs):
-    """The sweep's seed-1, lr=1e-3 agent logs exactly the episodes of the single seed-1 run."""
-    (row,) = [r for r in rows(swept / "sweep.csv") if r["seed"] == "1" and float(r["learning_rate"]) == 1e-3]
-    assert json.loads((runs["seed1"] / "config.json").read_text())["config"]["learning_rate"] == 1e-3
+    """The sweep's seed-1 agent at the default learning rate logs exactly the episodes of the
+    single seed-1 run."""
+    (row,) = [
+        r for r in rows(swept / "sweep.csv") if r["seed"] == "1" and float(r["learning_rate"]) == DEFAULT_LR
+    ]
+    assert json.loads((runs["seed1"] / "config.json").read_text())["config"]["learning_rate"] == DEFAULT_LR
     sweep_log = (swept / row["folder"] / "episodes.csv").read_bytes()
     assert sweep_log == (runs["seed1"] / "episodes.csv").read_bytes()
 
