@@ -28,7 +28,7 @@ from jax.flatten_util import ravel_pytree
 from noisyjax.config import Config
 from noisyjax.losses import td_error, td_loss
 from noisyjax.networks import QNetwork, mean_abs_sigma
-from noisyjax.nstep import Batch, gather, sample_uniform
+from noisyjax.nstep import Batch, gather, uniform_slots
 from noisyjax.per import PriorityState, per_add, per_init, per_sample, per_update
 from noisyjax.replay import ReplayState, replay_add, replay_init
 
@@ -337,21 +337,21 @@ class Agent:
 
         def do_update(_):
             k = jax.vmap(lambda kk: split_keys(kk, 4))(k_update)  # [agents, 4, 2]
-            gamma = states.hparams.gamma
-            if not c.per:
-                batch = jax.vmap(sample_uniform, in_axes=(0, 0, None, None, 0))(
-                    replay, k[:, 0], c.batch_size, c.n_step, gamma
+            if c.per:
+                slots, weights = jax.vmap(per_sample, in_axes=(0, 0, None, None))(
+                    priority, k[:, 0], c.batch_size, self.per_beta(step[0])
                 )
-                return self.over_agents(self.learn)(states.learner, batch, k[:, 1:], states.hparams), priority
-            beta = self.per_beta(step[0])
-            slots, weights = jax.vmap(per_sample, in_axes=(0, 0, None, None))(
-                priority, k[:, 0], c.batch_size, beta
-            )
-            batch = jax.vmap(gather, in_axes=(0, 0, None, 0))(replay, slots, c.n_step, gamma)
-            batch = batch._replace(weight=weights)
+            else:
+                slots = jax.vmap(uniform_slots, in_axes=(0, 0, None, None))(
+                    replay, k[:, 0], c.batch_size, c.n_step
+                )
+                weights = jnp.ones(slots.shape, jnp.float32)
+            batch = jax.vmap(gather, in_axes=(0, 0, None, 0))(replay, slots, c.n_step, states.hparams.gamma)
             learner, errors = self.over_agents(self.learn_with_errors)(
-                states.learner, batch, k[:, 1:], states.hparams
+                states.learner, batch._replace(weight=weights), k[:, 1:], states.hparams
             )
+            if not c.per:
+                return learner, priority
             new_priority = jax.vmap(per_update, in_axes=(0, 0, 0, None, None))(
                 priority, slots, jnp.abs(errors), jnp.float32(c.per_alpha), jnp.float32(c.per_eps)
             )

@@ -87,14 +87,18 @@ def gather(replay: ReplayState, slots: jax.Array, n: int, gamma: jax.Array) -> B
     )
 
 
+def uniform_slots(replay: ReplayState, key: jax.Array, batch_size: int, n: int) -> jax.Array:
+    """``batch_size`` slots (int32) drawn uniformly with replacement among the sampleable ones
+    (every stored slot but the newest ``n - 1``)."""
+    offset = jax.random.randint(key, (batch_size,), 0, jnp.maximum(sampleable(replay, n), 1))
+    return (oldest_slot(replay) + offset) % replay_capacity(replay)
+
+
 def sample_uniform(
     replay: ReplayState, key: jax.Array, batch_size: int, n: int, gamma: jax.Array
 ) -> Batch:
-    """``batch_size`` n-step transitions drawn uniformly with replacement among the sampleable
-    slots (every stored slot but the newest ``n - 1``)."""
-    offset = jax.random.randint(key, (batch_size,), 0, jnp.maximum(sampleable(replay, n), 1))
-    slots = (oldest_slot(replay) + offset) % replay_capacity(replay)
-    return gather(replay, slots, n, gamma)
+    """``batch_size`` n-step transitions at ``uniform_slots`` (weight 1)."""
+    return gather(replay, uniform_slots(replay, key, batch_size, n), n, gamma)
 
 
 def batch_from_transitions(transitions, gamma: jax.Array) -> Batch:
