@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from noisyjax.noisy import NoisyDense, noise_size
+from noisyjax.noisy import NoisyDense, noise_size, unit_normals
 
 
 class QNetwork(nn.Module):
@@ -50,7 +50,7 @@ class QNetwork(nn.Module):
     def noise(self, key: jax.Array, obs_dim: int) -> list[jax.Array]:
         """Unit normals for every layer from one draw: a list of ``[noise_size(in, out)]``."""
         sizes = [noise_size(p, q, self.factorised) for p, q in self.layer_shapes(obs_dim)]
-        e = jax.random.normal(key, (sum(sizes),))
+        e = unit_normals(key, sum(sizes))
         offsets = np.cumsum([0, *sizes])
         return [e[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
 

@@ -76,14 +76,30 @@ def noise_size(in_features: int, out_features: int, factorised: bool = True) -> 
     return in_features * out_features + out_features
 
 
+def unit_normals(key: jax.Array, n: int, dtype: Any = jnp.float32) -> jax.Array:
+    """``n`` independent N(0, 1) draws ``[n]`` from ``key``: Box-Muller on threefry uniforms.
+
+    Why not ``jax.random.normal``: inside the jitted TD update of the default network on
+    XLA:CPU, its three draws (inverse-erf transform) took about 300 us of a 730 us update; with
+    Box-Muller and an optimisation barrier, which stops XLA from fusing (and so recomputing) the
+    transform into each consumer of the noise, they take about 70 us. ``sqrt(-2 log u1) (cos, sin)(2 pi u2)`` gives two independent unit normals per pair of
+    uniforms; ``u1`` is drawn from ``[tiny, 1)`` so the log is finite.
+    """
+    half = (n + 1) // 2
+    u = jax.random.uniform(key, (2, half), jnp.float32, minval=jnp.finfo(jnp.float32).tiny)
+    radius = jnp.sqrt(-2.0 * jnp.log(u[0]))
+    angle = (2.0 * jnp.pi) * u[1]
+    e = jnp.concatenate([radius * jnp.cos(angle), radius * jnp.sin(angle)])[:n]
+    return jax.lax.optimization_barrier(e.astype(dtype))
+
+
 def factorised_noise(key: jax.Array, in_features: int, out_features: int, dtype: Any = jnp.float32):
     """The p + q factors of factorised noise: ``(f(e_in) [in], f(e_out) [out])``.
 
     The weight noise is their outer product ``eps_w = f(e_in) f(e_out)^T`` and ``eps_b = f(e_out)``.
     One ``normal`` draw of length p + q: one key gives independent factors.
     """
-    e = jax.random.normal(key, (in_features + out_features,), dtype)
-    return _split_factorised(e, in_features)
+    return _split_factorised(unit_normals(key, in_features + out_features, dtype), in_features)
 
 
 def _split_factorised(e: jax.Array, in_features: int):
@@ -94,9 +110,9 @@ def _split_factorised(e: jax.Array, in_features: int):
 def noise_sample(key: jax.Array, in_features: int, out_features: int, *, factorised: bool = True):
     """The explicit noise ``(eps_w [in, out], eps_b [out])`` that ``noisy_dense_apply`` uses for ``key``.
 
-    For tests and analysis only: the factorised forward pass never builds ``eps_w``.
+    For tests and analysis: the forward pass builds the noisy weights from the same draw.
     """
-    e = jax.random.normal(key, (noise_size(in_features, out_features, factorised),))
+    e = unit_normals(key, noise_size(in_features, out_features, factorised))
     if factorised:
         f_in, f_out = _split_factorised(e, in_features)
         return jnp.outer(f_in, f_out), f_out
@@ -115,8 +131,8 @@ def noisy_dense_apply(
     if key is None:
         return noisy_dense_apply_noise(params, x, None, factorised=factorised)
     in_features, out_features = params["mu_w"].shape
-    e = jax.random.normal(key, (noise_size(in_features, out_features, factorised),))
-    return noisy_dense_apply_noise(params, x, e.astype(params["mu_w"].dtype), factorised=factorised)
+    e = unit_normals(key, noise_size(in_features, out_features, factorised), params["mu_w"].dtype)
+    return noisy_dense_apply_noise(params, x, e, factorised=factorised)
 
 
 def noisy_dense_apply_noise(
@@ -128,17 +144,20 @@ def noisy_dense_apply_noise(
     ``e=None`` means the mean weights. This lets a network draw the noise of all its layers in
     one call and hand each layer its own disjoint slice.
     """
-    mean = x @ params["mu_w"] + params["mu_b"]
     if e is None:
-        return mean
+        return x @ params["mu_w"] + params["mu_b"]
     in_features, out_features = params["mu_w"].shape
     if factorised:
         f_in, f_out = _split_factorised(e, in_features)
-        # (sigma_w * outer(f_in, f_out))^T x == (sigma_w^T (f_in * x)) * f_out: no p x q noise matrix.
-        return mean + ((x * f_in) @ params["sigma_w"] + params["sigma_b"]) * f_out
-    n_w = in_features * out_features
-    eps_w, eps_b = e[:n_w].reshape(in_features, out_features), e[n_w:]
-    return mean + x @ (params["sigma_w"] * eps_w) + params["sigma_b"] * eps_b
+        eps_w, eps_b = f_in[:, None] * f_out[None, :], f_out
+    else:
+        n_w = in_features * out_features
+        eps_w, eps_b = e[:n_w].reshape(in_features, out_features), e[n_w:]
+    # Build the noisy weights (p * q multiply-adds) and do ONE matmul. The factorised shortcut
+    # x @ mu_w + ((x * f_in) @ sigma_w) * f_out never forms a p x q matrix, but it costs a second
+    # matmul forward and backward: at batch 128 the update ran 1.4x slower with it.
+    w = params["mu_w"] + params["sigma_w"] * eps_w
+    return x @ w + (params["mu_b"] + params["sigma_b"] * eps_b)
 
 
 class NoisyDense(nn.Module):

@@ -19,6 +19,7 @@ from noisyjax.agent import Agent, Transition, hparams_from_config, split_keys
 from noisyjax.config import Config
 from noisyjax.loop import stack_hparams
 from noisyjax.networks import noisy_layer_names
+from noisyjax.noisy import unit_normals
 from noisyjax.nstep import batch_from_transitions, sample_uniform
 from noisyjax.replay import replay_add
 
@@ -577,7 +578,7 @@ def np_q_values(agent: Agent, flat_params, obs, key):
         name: {k: np.asarray(v, np.float64) for k, v in layer.items()}
         for name, layer in agent.param_tree(flat_params)["params"].items()
     }
-    e = None if key is None else np.asarray(jax.random.normal(key, (22,)), np.float64)
+    e = None if key is None else np.asarray(unit_normals(key, 22), np.float64)
 
     def dense(layer, x, e):
         w, b = layer["mu_w"], layer["mu_b"]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from noisyjax.networks import QNetwork, mean_abs_sigma, noisy_layer_names
+from noisyjax.noisy import unit_normals
 
 OBS, ACTIONS, HIDDEN = 3, 4, (8, 6)
 
@@ -34,7 +35,7 @@ def hand_noise(key, dueling: bool, factorised: bool) -> list[np.ndarray]:
     """The unit normals of each layer: one normal draw of p + q (factorised) or p * q + q
     (independent) numbers per layer, all from ONE draw, cut into consecutive slices."""
     sizes = [p + q if factorised else p * q + q for p, q in hand_layer_shapes(dueling)]
-    e = np.asarray(jax.random.normal(key, (sum(sizes),)), np.float64)
+    e = np.asarray(unit_normals(key, sum(sizes)), np.float64)
     cuts = np.cumsum([0, *sizes])
     return [e[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
 

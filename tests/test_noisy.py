@@ -19,6 +19,7 @@ from noisyjax.noisy import (
     noisy_dense_apply_noise,
     noisy_dense_init,
     scale_noise,
+    unit_normals,
 )
 
 IN, OUT = 5, 3
@@ -126,7 +127,7 @@ def test_factorised_noise_factors(variant):
     """``factorised_noise`` gives f(e[:p]), f(e[p:]) of ONE normal draw of length p + q."""
     key = jax.random.PRNGKey(3)
     f_in, f_out = variant(factors)(key)
-    e = np.asarray(jax.random.normal(key, (IN + OUT,)))
+    e = np.asarray(unit_normals(key, IN + OUT))
     assert f_in.shape == (IN,) and f_out.shape == (OUT,)
     np.testing.assert_allclose(f_in, f_np(e[:IN]), rtol=1e-6)
     np.testing.assert_allclose(f_out, f_np(e[IN:]), rtol=1e-6)
@@ -202,7 +203,7 @@ def test_factorised_weight_noise_is_rank_one_outer_product(variant):
     eps_w, eps_b = variant(sample_factorised)(key)
     assert eps_w.shape == (IN, OUT) and eps_b.shape == (OUT,)
     assert rank(eps_w) == 1
-    e = np.asarray(jax.random.normal(key, (IN + OUT,)))
+    e = np.asarray(unit_normals(key, IN + OUT))
     np.testing.assert_allclose(eps_w, np.outer(f_np(e[:IN]), f_np(e[IN:])), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(eps_b, f_np(e[IN:]), rtol=1e-6)
 
@@ -213,7 +214,7 @@ def test_independent_weight_noise_is_full_rank(variant):
     eps_w, eps_b = variant(sample_independent)(key)
     assert eps_w.shape == (IN, OUT) and eps_b.shape == (OUT,)
     assert rank(eps_w) == OUT
-    e = np.asarray(jax.random.normal(key, (IN * OUT + OUT,)))
+    e = np.asarray(unit_normals(key, IN * OUT + OUT))
     np.testing.assert_array_equal(eps_w, e[: IN * OUT].reshape(IN, OUT))
     np.testing.assert_array_equal(eps_b, e[IN * OUT :])
 
@@ -485,3 +486,32 @@ def test_noisy_dense_rng_stream_differs_per_layer():
     np.testing.assert_array_equal(a, b)
     a, b = _TwoLayers().apply(params, x, rngs={"noise": jax.random.PRNGKey(5)})
     assert np.all(np.abs(np.asarray(a) - np.asarray(b)) > 1e-7)
+
+
+def test_unit_normals_are_box_muller_of_the_keys_uniforms():
+    """Hand check: the draws are sqrt(-2 log u1) (cos, sin)(2 pi u2) of the key's uniforms."""
+    key = jax.random.PRNGKey(11)
+    n = 7  # odd: the last sine is dropped
+    u = np.asarray(
+        jax.random.uniform(key, (2, 4), jnp.float32, minval=jnp.finfo(jnp.float32).tiny), np.float64
+    )
+    r, a = np.sqrt(-2.0 * np.log(u[0])), 2.0 * np.pi * u[1]
+    expected = np.concatenate([r * np.cos(a), r * np.sin(a)])[:n]
+    np.testing.assert_allclose(np.asarray(unit_normals(key, n)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(unit_normals(key, n), jax.jit(unit_normals, static_argnums=1)(key, n))
+
+
+def test_unit_normals_are_standard_normal_and_uncorrelated():
+    """200k draws: mean 0, variance 1, normal tails, and the cos and sin halves uncorrelated
+    (bounds are about 5 standard errors wide, so a wrong transform fails and a right one passes)."""
+    n = 200_000
+    e = np.asarray(unit_normals(jax.random.PRNGKey(0), n), np.float64)
+    assert np.all(np.isfinite(e))
+    assert abs(e.mean()) < 5 / math.sqrt(n)
+    assert abs(e.var() - 1.0) < 5 * math.sqrt(2 / n)
+    # P(|x| > 2) = 0.0455 for N(0, 1); P(|x| > 3) = 0.0027.
+    assert abs(np.mean(np.abs(e) > 2) - 0.0455) < 5 * math.sqrt(0.0455 / n)
+    assert abs(np.mean(np.abs(e) > 3) - 0.0027) < 5 * math.sqrt(0.0027 / n)
+    half = n // 2
+    assert abs(np.corrcoef(e[:half], e[half:])[0, 1]) < 5 / math.sqrt(half)
+    assert abs(np.corrcoef(e[:half] ** 2, e[half:] ** 2)[0, 1]) < 5 / math.sqrt(half)
