@@ -82,7 +82,8 @@ def unit_normals(key: jax.Array, n: int, dtype: Any = jnp.float32) -> jax.Array:
     Why not ``jax.random.normal``: inside the jitted TD update of the default network on
     XLA:CPU, its three draws (inverse-erf transform) took about 300 us of a 730 us update; with
     Box-Muller and an optimisation barrier, which stops XLA from fusing (and so recomputing) the
-    transform into each consumer of the noise, they take about 70 us. ``sqrt(-2 log u1) (cos, sin)(2 pi u2)`` gives two independent unit normals per pair of
+    transform into each consumer of the noise, they take about 70 us.
+    ``sqrt(-2 log u1) (cos, sin)(2 pi u2)`` gives two independent unit normals per pair of
     uniforms; ``u1`` is drawn from ``[tiny, 1)`` so the log is finite.
     """
     half = (n + 1) // 2
