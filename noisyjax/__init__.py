@@ -20,6 +20,7 @@ from noisyjax.noisy import (
     noisy_dense_apply,
     noisy_dense_init,
     scale_noise,
+    unit_normals,
 )
 from noisyjax.nstep import Batch, batch_from_transitions, gather, nstep_return, sample_uniform
 from noisyjax.per import PriorityState, per_add, per_init, per_sample, per_update
@@ -67,4 +68,5 @@ __all__ = [
     "td_error",
     "td_loss",
     "td_target",
+    "unit_normals",
 ]
