@@ -181,7 +181,7 @@ def zoo_config(total_steps: int) -> Config:
         batch_size=ZOO["batch_size"], buffer_size=ZOO["buffer_size"], warmup_steps=ZOO["learning_starts"],
         gamma=ZOO["gamma"], target_tau=1.0, target_update_period=ZOO["target_update"],
         train_freq=ZOO["train_freq"], epsilon_start=1.0, epsilon_end=ZOO["exploration_final_eps"],
-        epsilon_fraction=ZOO["exploration_fraction"], double_q=False, loss="huber",
+        epsilon_fraction=ZOO["exploration_fraction"], double_q=False, n_step=1, loss="huber",
         max_grad_norm=ZOO["max_grad_norm"], total_steps=total_steps, log_every=LOG_EVERY,
     )
 

@@ -590,9 +590,11 @@ def test_bench_sweep_quick(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert bench_sweep.main(["--quick", "--env", "CartPole-v1", "--out", str(out)]) == 0
     rows = json.loads(out.read_text())
-    assert [r["agents"] for r in rows] == [1, 2]
+    assert [(r["agents"], r["pinned"]) for r in rows] == [(1, False), (1, True), (2, False)]
     assert all(r["aggregate_steps_per_sec"] > 0 and r["peak_rss_mib"] > 0 for r in rows)
     assert rows[0]["ratio_to_one_agent"] == 1.0
+    best = max(r["aggregate_steps_per_sec"] for r in rows[:2])
+    assert rows[2]["ratio_to_best_one_agent"] == rows[2]["aggregate_steps_per_sec"] / best
     assert "aggregate steps/s" in capsys.readouterr().out
 
 
