@@ -187,8 +187,10 @@ def zoo_config(total_steps: int) -> Config:
 
 
 def _time_noisyjax(config: Config, warmup: int, steps: int, seed: int) -> float:
+    from noisyjax import cpu
     from noisyjax.loop import train
 
+    cpu.apply(config.cpu_cores)  # as experiments.lunar runs it (one core by default)
     result = train(config, [seed], evaluate_at_end=False)
     marks = dict(result.log_times)
     start, end = config.warmup_steps + warmup, config.warmup_steps + warmup + steps

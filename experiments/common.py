@@ -113,3 +113,12 @@ def preset_default(cls: type[T], argv: list[str]) -> T | None:
         return cls(config=preset_config(name), preset=name)
     except ValueError as err:
         fail(_flag_names(str(err)))
+
+
+def pin_cores(config, quiet: bool) -> None:
+    """Apply ``config.cpu_cores`` to this process (see ``noisyjax.cpu``) and say so."""
+    from noisyjax import cpu
+
+    core = cpu.apply(config.cpu_cores)
+    if core is not None and not quiet:
+        print(f"pinned to CPU core {core} (--cpu-cores all lets it use every core)", file=sys.stderr)

@@ -15,7 +15,14 @@ from typing import Literal
 
 import tyro
 
-from experiments.common import EXIT_INTERRUPTED, check_resumable, fail, parse, preset_default
+from experiments.common import (
+    EXIT_INTERRUPTED,
+    check_resumable,
+    fail,
+    parse,
+    pin_cores,
+    preset_default,
+)
 from noisyjax.config import Config
 from noisyjax.envs import EnvError, check_env_id
 from noisyjax.loop import RunFiles, train
@@ -93,6 +100,7 @@ def run(config: Config, seed: int, out: Path, *, resume: bool, quiet: bool) -> i
     files = RunFiles([out], out / CHECKPOINT_DIR, resume=resume)
     if not quiet:
         print(f"run folder: {out}", file=sys.stderr)
+    pin_cores(config, quiet)
     result = train(config, [seed], files=files, progress=not quiet)
     summary = finish_agent_dir(out, result, 0)
     if result.interrupted:

@@ -19,7 +19,14 @@ from typing import Literal
 import numpy as np
 import tyro
 
-from experiments.common import EXIT_INTERRUPTED, check_resumable, fail, parse, preset_default
+from experiments.common import (
+    EXIT_INTERRUPTED,
+    check_resumable,
+    fail,
+    parse,
+    pin_cores,
+    preset_default,
+)
 from noisyjax.config import Config
 from noisyjax.envs import EnvError, check_env_id
 from noisyjax.loop import RunFiles, train
@@ -126,6 +133,7 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
     files = RunFiles(dirs, out / CHECKPOINT_DIR, resume=resume)
     if not quiet:
         print(f"sweep folder: {out} ({len(seeds)} agents)", file=sys.stderr)
+    pin_cores(config, quiet)
     result = train(config, seeds, overrides=overrides, files=files, progress=not quiet)
     rows = []
     for i, d in enumerate(dirs):

@@ -92,6 +92,10 @@ class Config:
     """Write a checkpoint every this many env steps (and always at the end or on Ctrl-C)."""
     agent_axis: Literal["map", "vmap"] = "map"
     """Agent-axis strategy: 'map' is bitwise equal to a single run; 'vmap' may differ by ulps."""
+    cpu_cores: Literal["one", "all"] = "one"
+    """CPU cores of the run's process: 'one' pins it to one core (fastest for one agent on a small
+    CPU); 'all' lets XLA use every core (faster for wide sweeps). Results are bitwise reproducible
+    between runs with the same setting."""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -139,6 +143,8 @@ def validate(c: Config) -> None:
         _fail("loss", c.loss, "must be 'huber' or 'mse'")
     if c.eval_policy not in ("mean", "noisy", "frozen"):
         _fail("eval_policy", c.eval_policy, "must be 'mean', 'noisy' or 'frozen'")
+    if c.cpu_cores not in ("one", "all"):
+        _fail("cpu_cores", c.cpu_cores, "must be 'one' or 'all'")
     if c.agent_axis not in ("map", "vmap"):
         _fail("agent_axis", c.agent_axis, "must be 'map' or 'vmap'")
     if c.solve_threshold is not None and not isinstance(c.solve_threshold, (int, float)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import jax
 import pytest
 
@@ -14,3 +16,21 @@ def _no_jit(fn):
 def variant(request):
     """A function transform: identity or ``jax.jit``; tests call ``variant(fn)(...)``."""
     return request.param
+
+
+# The affinity the test session started with (entry points pin the process; see below).
+_START_AFFINITY = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+
+
+@pytest.fixture(autouse=True)
+def _restore_cpu_affinity():
+    """Entry points pin the process to one core (Config.cpu_cores), also inside module-scoped
+    fixtures; give every test the session's starting affinity back, so one test's pinning never
+    changes the next test's process."""
+    from noisyjax import cpu
+
+    if _START_AFFINITY is not None and os.sched_getaffinity(0) != _START_AFFINITY:
+        cpu.set_affinity(_START_AFFINITY)
+    yield
+    if _START_AFFINITY is not None and os.sched_getaffinity(0) != _START_AFFINITY:
+        cpu.set_affinity(_START_AFFINITY)

@@ -25,6 +25,7 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
 from experiments import bench_step, bench_sweep, bench_switches, evaluate, lunar, sweep
+from noisyjax import cpu
 from noisyjax.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,6 +197,7 @@ def test_run_folder_contents(runs):
     assert config["seeds"] == [0]
     assert config["config"]["env"] == "CartPole-v1" and config["config"]["total_steps"] == TOTAL
     assert config["config"]["hidden_sizes"] == [16, 16]
+    assert config["config"]["cpu_cores"] == "one"
     assert config["versions"]["jax"] == jax.__version__
 
     episodes = (out / "episodes.csv").read_text().splitlines()
@@ -298,8 +300,9 @@ def test_resume_refuses_non_run(tmp_path, capsys):
         (["--learning-rate", "0.5"], "--learning-rate"),
         (["--seed", "5"], "--seed"),
         (["--out", "elsewhere"], "--out"),
+        (["--cpu-cores", "all"], "--cpu-cores"),
     ],
-    ids=["conflicting-setting", "conflicting-seed", "out-with-resume"],
+    ids=["conflicting-setting", "conflicting-seed", "out-with-resume", "conflicting-cpu-cores"],
 )
 def test_resume_refuses_changes(interrupted, extra, named, tmp_path, monkeypatch, capsys):
     """Resuming a resumable run with a changed setting or with --out is refused, untouched."""
@@ -604,3 +607,18 @@ def test_bench_switches_quick(capsys):
     out = capsys.readouterr().out
     assert "Update cost" in out and "Whole training loop" in out
     assert out.count("+ PER") == 2 and out.count("default (noisy") == 2
+
+
+def test_lunar_pins_to_one_core_unless_told(tmp_path, capsys):
+    """The default run pins its process to one core and says so; --cpu-cores all does not."""
+    before = os.sched_getaffinity(0)
+    if len(before) < 2:
+        pytest.skip("needs two cores to tell pinned from free")
+    flags = [f for f in FLAGS if f != "--quiet"] + ["--total-steps", "200"]
+    assert lunar.main([*flags, "--out", str(tmp_path / "a")]) == 0
+    assert len(os.sched_getaffinity(0)) == 1
+    assert "pinned to CPU core" in capsys.readouterr().err
+    cpu.set_affinity(before)
+    assert lunar.main([*flags, "--cpu-cores", "all", "--out", str(tmp_path / "b")]) == 0
+    assert os.sched_getaffinity(0) == before
+    assert "pinned" not in capsys.readouterr().err

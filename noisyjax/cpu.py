@@ -1,0 +1,64 @@
+"""CPU affinity of the whole process: a run pinned to one core.
+
+On this project's 2-core machine one agent ran 1.3-2x faster pinned to a core than free to use
+both (XLA:CPU hands its many tiny ops between threads on different cores; the zoo-settings update
+took 974 us pinned against 870-2,400 us free, and the spread of repeated runs shrank from 2x to
+3%), and XLA's float results depend on how many cores it may use, so runs are bitwise
+reproducible between runs with the same setting (README, "Reproducibility"). Wide vmapped sweeps
+gain from both cores instead. ``experiments.lunar`` and ``experiments.sweep`` apply
+``Config.cpu_cores``; a notebook calling ``noisyjax.train`` decides for itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def supported() -> bool:
+    """Whether this platform lets a process set its CPU affinity (Linux: yes)."""
+    return hasattr(os, "sched_setaffinity") and Path("/proc/self/task").is_dir()
+
+
+def set_affinity(cores: Iterable[int]) -> None:
+    """Restrict every thread of this process (and the threads they start later) to ``cores``.
+
+    ``os.sched_setaffinity(0, ...)`` only moves the calling thread; XLA's worker threads may
+    already exist, so every thread id under /proc/self/task is moved.
+    """
+    cores = set(cores)
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cores)
+        except (ProcessLookupError, PermissionError):  # a thread that just ended
+            pass
+
+
+def current_core() -> int | None:
+    """The core this process last ran on (field 39 of /proc/self/stat), None if unknown."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[36])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def pin_to_one_core() -> int | None:
+    """Pin the whole process to one of its allowed cores (the one it is running on, which the
+    OS picked as the least busy) and return it; None where affinity is not supported."""
+    if not supported():
+        return None
+    allowed = os.sched_getaffinity(0)
+    core = current_core()
+    if core not in allowed:
+        core = min(allowed)
+    set_affinity({core})
+    return core
+
+
+def apply(cpu_cores: str) -> int | None:
+    """Apply ``Config.cpu_cores``: 'one' pins the process (returns the core), 'all' leaves it."""
+    if cpu_cores == "one":
+        return pin_to_one_core()
+    return None
