@@ -340,8 +340,9 @@ def _plot_sweep_sigma(sigmas, colors, grid, out_png: Path) -> Path | None:
                 labels.append(lab)
     fig.suptitle("Noise scale of the noisy layers (mean across seeds)")
     fig.tight_layout()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(3, len(labels)),
-               fontsize=9, frameon=False)
+    if labels:  # a run shorter than --log-every has no sigma points, so nothing to label
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=min(3, len(labels)), fontsize=9, frameon=False)
     return _save(fig, out_png)
 
 

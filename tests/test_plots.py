@@ -175,3 +175,19 @@ def test_plot_sweep_with_a_seed_without_episodes(tmp_path: Path):
     assert [p.name for p in paths] == ["sweep_returns.png", "sweep_solved.png", "sweep_sigma.png"]
     for p in paths:
         assert_png(p)
+
+
+def test_plot_sweep_shorter_than_one_log_interval(tmp_path: Path):
+    """Noisy agents whose run ended before the first metrics row (total steps < --log-every):
+    the sigma figure has no curve to label and must still be written (it used to crash)."""
+    dirs = []
+    for s in range(2):
+        d = tmp_path / "runs" / f"seed_{s}"
+        write_episodes(d, n=30, seed=s)
+        (d / "metrics.csv").write_text(
+            "env_step,loss,mean_q,sigma_hidden_0,sigma_q,last100,steps_per_sec\n"
+        )
+        dirs.append(d)
+    paths = plots.plot_sweep({"noisy": dirs}, tmp_path / "sweep", threshold=100.0, grid_points=50)
+    for p in paths:
+        assert_png(p)
