@@ -1,12 +1,13 @@
 """CPU affinity of the whole process: a run pinned to one core.
 
-On this project's 2-core machine one agent ran 1.3-2x faster pinned to a core than free to use
-both (XLA:CPU hands its many tiny ops between threads on different cores; the zoo-settings update
-took 974 us pinned against 870-2,400 us free, and the spread of repeated runs shrank from 2x to
-3%), and XLA's float results depend on how many cores it may use, so runs are bitwise
-reproducible between runs with the same setting (README, "Reproducibility"). Wide vmapped sweeps
-gain from both cores instead. ``experiments.lunar`` and ``experiments.sweep`` apply
-``Config.cpu_cores``; a notebook calling ``noisyjax.train`` decides for itself.
+On this project's 2-core machine one agent ran faster pinned to a core than free to use both
+(whole loop: 1,640-1,914 env steps/s pinned against 1,281-1,622 free; XLA:CPU hands its many
+tiny ops between threads, and across cores that costs more than it gains) and far more steadily
+(zoo-settings repeats: 809-828 env steps/s pinned, 205-648 free). XLA's float results also
+depend on how many cores it may use, so runs are bitwise reproducible only between runs with
+the same setting (README, "Reproducibility"). Wide vmapped sweeps gain from both cores instead.
+``experiments.lunar`` and ``experiments.sweep`` apply ``Config.cpu_cores``; a notebook calling
+``noisyjax.train`` decides for itself.
 """
 
 from __future__ import annotations
