@@ -13,8 +13,8 @@ alternating axes; on a shared machine compare ratios from one run.
 
 One agent alone runs faster pinned to one core than free to use both (its tiny XLA ops lose more
 to cross-core hand-offs than they gain), so by default one more row runs width 1 pinned to a
-single core (``sched_setaffinity`` in the subprocess), and every row is also compared with the
-best single-agent figure of the run ("vs best 1").
+single core (``noisyjax.cpu.pin_to_one_core``, as ``experiments.lunar`` pins itself), and every
+row is also compared with the best single-agent figure of the run ("vs best 1").
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Args:
     quick: bool = False
     """Tiny run for tests: widths 1 and 2, vmap only, a few hundred steps."""
     worker: str = ""
-    """(internal) run one measurement: 'width,axis'."""
+    """(internal) run one measurement: 'width,axis' or 'width,axis,pinned'."""
 
 
 def loop_throughput(config: Config, width: int, start: int) -> float:
@@ -97,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
             args, agents=(1, 2), axes=("vmap",), warmup_steps=200, skip_steps=100, measure_steps=200
         )
     if args.worker:
-        width, axis = args.worker.split(",")
+        width, axis, *pin = args.worker.split(",")
+        if pin == ["pinned"]:
+            from noisyjax import cpu
+
+            cpu.pin_to_one_core()
         print(json.dumps(measure(args, int(width), axis)))
         return 0
     rows = []
@@ -108,12 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         jobs.insert(len(args.axes), (1, "map", True))
     base: dict[str, float] = {}
     for width, axis, pinned in jobs:
-        cmd = [sys.executable, "-m", "experiments.bench_sweep", *_passthrough(args),
-               "--worker", f"{width},{axis}"]
-        out = subprocess.run(
-            cmd, capture_output=True, text=True, env={**os.environ},
-            preexec_fn=_pin_to_one_core if pinned else None,
-        )
+        worker = f"{width},{axis}" + (",pinned" if pinned else "")
+        cmd = [sys.executable, "-m", "experiments.bench_sweep", *_passthrough(args), "--worker", worker]
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
         if out.returncode != 0:
             print(out.stderr, file=sys.stderr)
             return out.returncode
@@ -133,11 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
     return 0
-
-
-def _pin_to_one_core() -> None:
-    # Runs in the child before exec, so every thread XLA starts later inherits the one-core mask.
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def _passthrough(args: Args) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import tyro
 
-from experiments.common import fail, parse
+from experiments.common import fail, parse, pin_cores
 from noisyjax.evaluation import evaluate, record_episode
 from noisyjax.restore import load_run
 from noisyjax.runs import RunDirError
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = payload["seeds"]
     if not 0 <= args.agent < len(seeds):
         fail(f"--agent {args.agent} is invalid: the folder has agents 0..{len(seeds) - 1}")
+    pin_cores(agent.config, args.quiet)  # the run's own setting, so evaluation computes as it did
     params = states.learner.params[args.agent]
     seed = seeds[args.agent]
     returns = evaluate(agent, params, seed=seed, episodes=args.episodes, policy=args.policy)
