@@ -20,9 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 import tyro
 
-from experiments.common import parse
+from experiments.common import fail, parse
 from noisyjax.agent import Agent, Transition
 from noisyjax.config import Config
+from noisyjax.devices import agent_mesh, over_devices, use_cpu_devices
 from noisyjax.loop import stack_hparams
 
 
@@ -41,12 +42,16 @@ class Args:
     """Observation size (8 = LunarLander)."""
     num_actions: int = 4
     """Number of actions (4 = LunarLander)."""
+    cpu_devices: int = 1
+    """XLA CPU devices; with more than one, agents are split across them as in a sweep with
+    --cpu-cores all."""
 
 
 def time_step(config: Config, n: int, obs_dim: int, num_actions: int, calls: int, repeats: int) -> float:
     """Median microseconds per call of the jitted, donated ``step_batch`` at agent width ``n``."""
     agent = Agent(config, obs_dim, num_actions)
-    states = jax.jit(agent.init_batch)(jnp.arange(n), stack_hparams(config, [{}] * n))
+    mesh = agent_mesh(n)
+    states = jax.jit(over_devices(agent.init_batch, mesh))(jnp.arange(n), stack_hparams(config, [{}] * n))
     rng = np.random.default_rng(0)
     tr = Transition(
         obs=rng.normal(size=(n, obs_dim)).astype(np.float32),
@@ -57,7 +62,7 @@ def time_step(config: Config, n: int, obs_dim: int, num_actions: int, calls: int
         truncated=np.zeros(n, bool),
     )
     obs = tr.next_obs
-    step = jax.jit(agent.step_batch, donate_argnums=0)
+    step = jax.jit(over_devices(agent.step_batch, mesh), donate_argnums=0)
     for _ in range(config.batch_size + 8):  # fill past one batch so updates run
         states, a = step(states, tr, obs)
     np.asarray(a)
@@ -73,11 +78,15 @@ def time_step(config: Config, n: int, obs_dim: int, num_actions: int, calls: int
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(Args, sys.argv[1:] if argv is None else argv, description=__doc__)
+    if not use_cpu_devices(args.cpu_devices):
+        fail(f"--cpu-devices {args.cpu_devices} is invalid here: JAX already started with "
+             f"{len(jax.devices())} devices")
     base = dataclasses.replace(args.config, warmup_steps=0)
     act_only = dataclasses.replace(base, train_freq=10**9)
     every_step = dataclasses.replace(base, train_freq=1)
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; hidden {base.hidden_sizes}, "
-          f"noisy={base.noisy}, batch {base.batch_size}, agent axis {base.agent_axis}")
+    print(f"jax {jax.__version__} on {len(jax.devices())} {jax.devices()[0].platform} device(s); "
+          f"hidden {base.hidden_sizes}, noisy={base.noisy}, batch {base.batch_size}, "
+          f"agent axis {base.agent_axis}")
     print(f"{'agents':>6} {'act only (us)':>14} {'act + update (us)':>18} {'update (us)':>12} "
           f"{'per agent (us)':>15}")
     for n in args.agents:

@@ -11,10 +11,11 @@ its peak resident memory (``ru_maxrss``) is its own. Throughput counts only the 
 the warm-up and the first update (compilation) are over. Widths are measured in the order given,
 alternating axes; on a shared machine compare ratios from one run.
 
-One agent alone runs faster pinned to one core than free to use both (its tiny XLA ops lose more
-to cross-core hand-offs than they gain), so by default one more row runs width 1 pinned to a
-single core (``noisyjax.cpu.pin_to_one_core``, as ``experiments.lunar`` pins itself), and every
-row is also compared with the best single-agent figure of the run ("vs best 1").
+Each row runs as ``experiments.sweep --cpu-cores all`` does: one XLA CPU device per core, and
+the agents split evenly across them (``noisyjax.devices``). One agent alone runs faster pinned
+to one core (``--cpu-cores one``, the default of ``experiments.lunar``: its tiny XLA ops lose more
+to cross-core hand-offs than they gain), so by default one more row runs width 1 that way, and
+every row is also compared with the best single-agent figure of the run ("vs best 1").
 """
 
 from __future__ import annotations
@@ -71,14 +72,23 @@ def loop_throughput(config: Config, width: int, start: int) -> float:
     return (t1 - t0) * width / (times[t1] - times[t0])
 
 
-def measure(args: Args, width: int, axis: str) -> dict:
-    """Run the loop for ``width`` agents in this process; returns steps/s and peak memory."""
+def measure(args: Args, width: int, axis: str, pinned: bool = False) -> dict:
+    """Run the loop for ``width`` agents in this process, as ``experiments.sweep`` runs it with
+    ``--cpu-cores one`` (``pinned``) or ``all`` (one XLA device per core, agents split across
+    them); returns steps/s and peak memory."""
+    from experiments.common import pin_cores, request_devices
+
     log_every = 100 if args.quick else 250
     total = args.warmup_steps + args.skip_steps + args.measure_steps
     config = Config(
         env=args.env, total_steps=total, warmup_steps=args.warmup_steps, agent_axis=axis,
         log_every=log_every, checkpoint_every=10**9, eval_episodes=1,
+        cpu_cores="one" if pinned else "all",
     )
+    request_devices(config)
+    pin_cores(config, quiet=True)
+    import jax
+
     sps = loop_throughput(config, width, args.warmup_steps + args.skip_steps)
     return {
         "agents": width,
@@ -86,6 +96,7 @@ def measure(args: Args, width: int, axis: str) -> dict:
         "aggregate_steps_per_sec": sps,
         "per_agent_steps_per_sec": sps / width,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "devices": len(jax.devices()),
     }
 
 
@@ -98,11 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.worker:
         width, axis, *pin = args.worker.split(",")
-        if pin == ["pinned"]:
-            from noisyjax import cpu
-
-            cpu.pin_to_one_core()
-        print(json.dumps(measure(args, int(width), axis)))
+        print(json.dumps(measure(args, int(width), axis, pinned=pin == ["pinned"])))
         return 0
     rows = []
     print(f"{'agents':>6} {'axis':>10} {'aggregate steps/s':>18} {'per agent':>10} {'vs 1 agent':>10} "

@@ -72,6 +72,7 @@ ROWS = (
     Row("sb3", "Stable-Baselines3 DQN (torch)", "zoo settings", "stable_baselines3"),
     Row("sbx", "SBX DQN (jax)", "zoo settings, no grad clipping (SBX has none)", "sbx"),
     Row("noisyjax-default", "noisyjax, NoisyNet-DQN", "its defaults: Config()"),
+    Row("floor", "bare JAX DQN update + env step", "zoo settings; no replay, no acting, one core"),
     Row("hostenvs", "noisyjax HostEnvs alone", "random actions"),
     Row("env", "LunarLander-v3 alone (gymnasium)", "random actions: the ceiling"),
 )
@@ -236,6 +237,69 @@ def _time_peer(name: str, warmup: int, steps: int, seed: int, torch_threads: int
     return steps / (marks[warmup + steps] - marks[warmup])
 
 
+def _time_floor(warmup: int, steps: int, seed: int) -> float:
+    """Env steps/s of the least any JAX DQN must do per env step at the zoo settings on one core:
+    a random-action env step, then one jitted TD update (Huber loss of a 256x256 MLP against a
+    target net, value_and_grad, Adam) on a fixed batch, waiting for its result as a loop must.
+    No replay, no acting, no logging: the compute floor that bounds every row's ratio."""
+    import gymnasium as gym
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    from noisyjax import cpu
+
+    cpu.apply("one")
+    sizes = (8, *ZOO["hidden"], 4)
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes))
+    params = [
+        (jax.random.normal(k, (i, o)) / np.sqrt(i), jnp.zeros(o)) for k, i, o in zip(keys, sizes, sizes[1:])
+    ]
+    target = jax.tree.map(jnp.copy, params)
+    opt = optax.chain(optax.clip_by_global_norm(ZOO["max_grad_norm"]), optax.adam(ZOO["learning_rate"]))
+
+    def q(p, x):
+        for w, b in p[:-1]:
+            x = jax.nn.relu(x @ w + b)
+        return x @ p[-1][0] + p[-1][1]
+
+    @jax.jit
+    def update(p, opt_state, batch):
+        obs, action, reward, next_obs, done = batch
+
+        def loss(p):
+            y = reward + ZOO["gamma"] * (1.0 - done) * q(target, next_obs).max(-1)
+            qa = jnp.take_along_axis(q(p, obs), action[:, None], 1)[:, 0]
+            return optax.huber_loss(qa, jax.lax.stop_gradient(y)).mean()
+
+        value, grads = jax.value_and_grad(loss)(p)
+        updates, opt_state = opt.update(grads, opt_state, p)
+        return optax.apply_updates(p, updates), opt_state, value
+
+    rng = np.random.default_rng(seed)
+    n = ZOO["batch_size"]
+    batch = (
+        jnp.asarray(rng.normal(size=(n, 8)), jnp.float32), jnp.asarray(rng.integers(0, 4, n), jnp.int32),
+        jnp.asarray(rng.normal(size=n), jnp.float32), jnp.asarray(rng.normal(size=(n, 8)), jnp.float32),
+        jnp.zeros(n, jnp.float32),
+    )
+    opt_state = opt.init(params)
+    env = gym.make(ENV_ID)
+    env.reset(seed=seed)
+    actions = rng.integers(0, 4, warmup + steps)
+    start = 0.0
+    for t, a in enumerate(actions):
+        if t == warmup:
+            start = time.perf_counter()
+        _, _, terminated, truncated, _ = env.step(int(a))
+        if terminated or truncated:
+            env.reset()
+        params, opt_state, value = update(params, opt_state, batch)
+        value.block_until_ready()
+    return steps / (time.perf_counter() - start)
+
+
 def _time_env(name: str, warmup: int, steps: int, seed: int) -> float:
     import gymnasium as gym
     import numpy as np
@@ -282,6 +346,8 @@ def measure(name: str, warmup: int, steps: int, seed: int, torch_threads: int | 
         sps = _time_noisyjax(config, warmup, steps, seed)
     elif name in ("sb3", "sbx"):
         sps = _time_peer(name, warmup, steps, seed, torch_threads)
+    elif name == "floor":
+        sps = _time_floor(warmup, steps, seed)
     else:
         sps = _time_env(name, warmup, steps, seed)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
@@ -409,6 +475,16 @@ def render(summary: dict, meta: dict) -> str:
         targets.append(
             f"- noisyjax is {_spread(speedup, '.2f')}x {label}'s env steps/s at identical settings "
             f"(target >= {need:g}x: {met}{partial})"
+        )
+    floor = summary.get("floor", {})
+    for name, label in (("sbx", "SBX"), ("sb3", "SB3")):
+        s = summary.get(name, {})
+        if floor.get("status") != "ok" or s.get("status") != "ok":
+            continue
+        bound = statistics.median(floor["steps_per_sec"]) / statistics.median(s["steps_per_sec"])
+        targets.append(
+            f"- compute floor vs {label}: a bare JAX update plus an env step runs {bound:.2f}x {label}'s "
+            "env steps/s on one core; no DQN at these settings can beat that ratio there"
         )
     notes = (
         f"Each measurement: {meta['warmup']:,} warm-up env steps (plus a config's own random warm-up "

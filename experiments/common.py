@@ -115,6 +115,19 @@ def preset_default(cls: type[T], argv: list[str]) -> T | None:
         fail(_flag_names(str(err)))
 
 
+def request_devices(config) -> None:
+    """For ``config.cpu_cores == 'all'`` ask XLA for one CPU device per allowed core, so that a
+    sweep's agents are split across cores (``noisyjax.devices``). Call it before the first JAX
+    computation; later it changes nothing."""
+    import os
+
+    from noisyjax.devices import use_cpu_devices
+
+    if config.cpu_cores == "all":
+        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        use_cpu_devices(len(cores))
+
+
 def pin_cores(config, quiet: bool) -> None:
     """Apply ``config.cpu_cores`` to this process (see ``noisyjax.cpu``) and say so."""
     from noisyjax import cpu

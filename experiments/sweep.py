@@ -26,6 +26,7 @@ from experiments.common import (
     parse,
     pin_cores,
     preset_default,
+    request_devices,
 )
 from noisyjax.config import Config
 from noisyjax.envs import EnvError, check_env_id
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(Args, argv, description=__doc__, default=preset_default(Args, argv))
     if args.resume is not None:
         return resume(args, argv)
+    request_devices(args.config)  # before the memory check below starts JAX
     try:
         env = check_env_id(args.config.env)
     except EnvError as err:
@@ -122,6 +124,7 @@ def resume(args: Args, argv: list[str]) -> int:
     if args.grid or any(a.startswith("--seeds") or a.startswith("--out") for a in argv):
         fail("--seeds, --grid and --out cannot change on --resume; drop them")
     check_resumable(config, again.config, run_dir, "sweep")
+    request_devices(config)
     return run(
         config, Path(run_dir), payload["seeds"], payload["overrides"], payload["agent_dirs"],
         resume=True, quiet=args.quiet,
@@ -134,6 +137,12 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
     if not quiet:
         print(f"sweep folder: {out} ({len(seeds)} agents)", file=sys.stderr)
     pin_cores(config, quiet)
+    from noisyjax.devices import agent_mesh
+
+    mesh = agent_mesh(len(seeds))
+    devices = 1 if mesh is None else mesh.size
+    if devices > 1 and not quiet:
+        print(f"agents split over {devices} CPU devices ({len(seeds) // devices} each)", file=sys.stderr)
     result = train(config, seeds, overrides=overrides, files=files, progress=not quiet)
     rows = []
     for i, d in enumerate(dirs):
@@ -160,6 +169,7 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
         "median_steps_to_solve_of_solved": float(np.median(solved)) if solved else None,
         "wall_time_s": result.wall_time,
         "aggregate_steps_per_sec": result.steps_per_sec,
+        "cpu_devices": devices,
     }
     write_json(out / SUMMARY_FILE, summary)
     if result.interrupted:

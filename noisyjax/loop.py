@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from noisyjax.agent import Agent, AgentState, HParams, Transition, hparams_from_config
 from noisyjax.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from noisyjax.config import Config
+from noisyjax.devices import agent_mesh, over_devices, place
 from noisyjax.envs import HostEnvs, solve_threshold
 from noisyjax.evaluation import evaluate
 from noisyjax.networks import noisy_layer_names
@@ -129,12 +130,14 @@ def train(
     threshold = solve_threshold(config.env, config.solve_threshold)
     hparams = stack_hparams(config, overrides)
 
-    step_fn = jax.jit(agent.step_batch, donate_argnums=0)
-    act_fn = jax.jit(agent.act_batch, donate_argnums=0)
-    sigma_fn = jax.jit(agent.sigma_stats)
-    metrics_fn = jax.jit(agent.reset_metrics, donate_argnums=0)
+    # With several XLA devices (``--cpu-cores all`` in a sweep) each runs its share of agents.
+    mesh = agent_mesh(n)
+    step_fn = jax.jit(over_devices(agent.step_batch, mesh), donate_argnums=0)
+    act_fn = jax.jit(over_devices(agent.act_batch, mesh), donate_argnums=0)
+    sigma_fn = jax.jit(over_devices(agent.sigma_stats, mesh))
+    metrics_fn = jax.jit(over_devices(agent.reset_metrics, mesh), donate_argnums=0)
 
-    states = jax.jit(agent.init_batch)(jnp.asarray(seeds), hparams)
+    states = jax.jit(over_devices(agent.init_batch, mesh))(jnp.asarray(seeds), hparams)
     returns = [[] for _ in range(n)]
     lengths = [[] for _ in range(n)]
     end_steps = [[] for _ in range(n)]
@@ -148,7 +151,7 @@ def train(
         if ckpt is None:
             raise FileNotFoundError(f"no checkpoint in {files.checkpoint_dir}")
         states, host = load_checkpoint(ckpt, states)
-        states = jax.device_put(states)
+        states = place(states, mesh)
         t = int(host["t"])
         returns, lengths, end_steps = host["returns"], host["lengths"], host["end_steps"]
         solved_at = host["solved_at"]

@@ -25,7 +25,8 @@ def test_bench_throughput_quick_writes_its_table(tmp_path, capsys):
     out = tmp_path / "throughput"
     # noisyjax-zoo (the baseline) always runs; the noisyjax-default and hostenvs rows are left out
     # to keep the test short (they run the same code paths as noisyjax-zoo and env).
-    assert call(bench_throughput.main, ["--quick", "--rows", "sb3", "sbx", "env", "--out", str(out)]) == 0
+    argv = ["--quick", "--rows", "sb3", "sbx", "floor", "env", "--out", str(out)]
+    assert call(bench_throughput.main, argv) == 0
     text = (out / "throughput.md").read_text()
     assert text.strip() in capsys.readouterr().out
     for row in bench_throughput.ROWS:
@@ -34,7 +35,7 @@ def test_bench_throughput_quick_writes_its_table(tmp_path, capsys):
     assert "- command: `python -m experiments.bench_throughput --quick" in text
     data = json.loads((out / "throughput.json").read_text())
     summary = data["summary"]
-    for name in ("noisyjax-zoo", "env"):
+    for name in ("noisyjax-zoo", "floor", "env"):
         assert summary[name]["status"] == "ok", summary[name]
         assert summary[name]["steps_per_sec"][0] > 0
         assert summary[name]["peak_rss_mib"][0] > 0
@@ -43,6 +44,8 @@ def test_bench_throughput_quick_writes_its_table(tmp_path, capsys):
         if importlib.util.find_spec(module) is None:
             assert summary[name]["status"] == bench_throughput.NOT_INSTALLED
             assert bench_throughput.NOT_INSTALLED in text
+        else:
+            assert f"compute floor vs {name.upper()}" in text
 
 
 def test_profile_step_quick_writes_its_table(tmp_path, capsys):

@@ -622,3 +622,21 @@ def test_lunar_pins_to_one_core_unless_told(tmp_path, capsys):
     assert lunar.main([*flags, "--cpu-cores", "all", "--out", str(tmp_path / "b")]) == 0
     assert os.sched_getaffinity(0) == before
     assert "pinned" not in capsys.readouterr().err
+
+
+def test_sweep_over_two_devices_equals_single_runs(tmp_path):
+    """With --cpu-cores all on a 2-core machine a sweep splits its agents over two XLA devices
+    (one per core); each agent still logs exactly the episodes of its single run."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores for two CPU devices")
+    flags = [*FLAGS, "--total-steps", "300", "--cpu-cores", "all"]
+    cmd = [sys.executable, "-m"]
+    subprocess.run([*cmd, "experiments.sweep", *flags, "--seeds", "0-1", "--out", str(tmp_path / "s")],
+                   check=True, cwd=ROOT)
+    assert summary(tmp_path / "s")["cpu_devices"] == 2
+    subprocess.run([*cmd, "experiments.lunar", *flags, "--seed", "1", "--out", str(tmp_path / "one")],
+                   check=True, cwd=ROOT)
+    (row,) = [r for r in rows(tmp_path / "s" / "sweep.csv") if r["seed"] == "1"]
+    sweep_log = (tmp_path / "s" / row["folder"] / "episodes.csv").read_bytes()
+    assert sweep_log == (tmp_path / "one" / "episodes.csv").read_bytes()
+    assert sweep_log.count(b"\n") > 5
