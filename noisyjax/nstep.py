@@ -49,8 +49,16 @@ def nstep_return(
     ended = terminated | truncated
     # included[k]: no episode end strictly before k (the window stops after the first end).
     included = jnp.concatenate([jnp.ones((1,), bool), jnp.cumprod(~ended[:-1]).astype(bool)])
-    powers = jnp.concatenate([jnp.ones((1,), jnp.float32), jnp.cumprod(jnp.full((n - 1,), gamma))])
-    ret = jnp.sum(jnp.where(included, powers * rewards, 0.0))
+    # Powers and the return are summed term by term in a fixed order, not with cumprod / sum:
+    # XLA vectorises those reductions differently at different agent widths (n = 5: other bits
+    # at width 10 than at width 1), and a sweep's agents must compute exactly as single runs.
+    terms = [jnp.ones((), jnp.float32)]
+    for _ in range(n - 1):
+        terms.append(terms[-1] * gamma)
+    powers = jnp.stack(terms)
+    ret = jnp.zeros((), jnp.float32)
+    for k in range(n):
+        ret = ret + jnp.where(included[k], powers[k] * rewards[k], 0.0)
     last = jnp.sum(included).astype(jnp.int32) - 1
     discount = powers[last] * gamma * (1.0 - terminated[last].astype(jnp.float32))
     return ret, discount, last
