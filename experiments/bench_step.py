@@ -23,7 +23,7 @@ import tyro
 from experiments.common import fail, parse
 from noisyjax.agent import Agent, Transition
 from noisyjax.config import Config
-from noisyjax.devices import agent_groups, use_cpu_devices
+from noisyjax.devices import agent_mesh, over_devices, use_cpu_devices
 from noisyjax.loop import stack_hparams
 
 
@@ -43,47 +43,35 @@ class Args:
     num_actions: int = 4
     """Number of actions (4 = LunarLander)."""
     cpu_devices: int = 1
-    """XLA CPU devices; with more than one, agents are split into one group per device as in a
-    sweep with --cpu-cores all, and each call runs every group's step."""
+    """XLA CPU devices; with more than one, agents are split across them as in a sweep with
+    --cpu-cores all."""
 
 
 def time_step(config: Config, n: int, obs_dim: int, num_actions: int, calls: int, repeats: int) -> float:
     """Median microseconds per call of the jitted, donated ``step_batch`` at agent width ``n``."""
     agent = Agent(config, obs_dim, num_actions)
-    groups = agent_groups(n)  # as the loop splits agents over devices; one group by default
-    size = groups[0][0].stop
-    init = jax.jit(agent.init_batch)
-    states = [
-        init(jax.device_put(jnp.arange(size), dev), jax.device_put(stack_hparams(config, [{}] * size), dev))
-        for _, dev in groups
-    ]
+    mesh = agent_mesh(n)
+    states = jax.jit(over_devices(agent.init_batch, mesh))(jnp.arange(n), stack_hparams(config, [{}] * n))
     rng = np.random.default_rng(0)
     tr = Transition(
-        obs=rng.normal(size=(size, obs_dim)).astype(np.float32),
-        action=rng.integers(0, num_actions, size).astype(np.int32),
-        reward=rng.normal(size=size).astype(np.float32),
-        next_obs=rng.normal(size=(size, obs_dim)).astype(np.float32),
-        terminated=np.zeros(size, bool),
-        truncated=np.zeros(size, bool),
+        obs=rng.normal(size=(n, obs_dim)).astype(np.float32),
+        action=rng.integers(0, num_actions, n).astype(np.int32),
+        reward=rng.normal(size=n).astype(np.float32),
+        next_obs=rng.normal(size=(n, obs_dim)).astype(np.float32),
+        terminated=np.zeros(n, bool),
+        truncated=np.zeros(n, bool),
     )
     obs = tr.next_obs
-    step = jax.jit(agent.step_batch, donate_argnums=0)
-
-    def call_all():  # every group's step dispatched, then every result awaited
-        actions = []
-        for g in range(len(states)):
-            states[g], a = step(states[g], tr, obs)
-            actions.append(a)
-        for a in actions:
-            np.asarray(a)
-
+    step = jax.jit(over_devices(agent.step_batch, mesh), donate_argnums=0)
     for _ in range(config.batch_size + 8):  # fill past one batch so updates run
-        call_all()
+        states, a = step(states, tr, obs)
+    np.asarray(a)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in range(calls):
-            call_all()
+            states, a = step(states, tr, obs)
+            np.asarray(a)
         times.append((time.perf_counter() - t0) / calls * 1e6)
     return statistics.median(times)
 

@@ -137,9 +137,10 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
     if not quiet:
         print(f"sweep folder: {out} ({len(seeds)} agents)", file=sys.stderr)
     pin_cores(config, quiet)
-    from noisyjax.devices import agent_groups
+    from noisyjax.devices import agent_mesh
 
-    devices = len(agent_groups(len(seeds)))
+    mesh = agent_mesh(len(seeds))
+    devices = 1 if mesh is None else mesh.size
     if devices > 1 and not quiet:
         print(f"agents split over {devices} CPU devices ({len(seeds) // devices} each)", file=sys.stderr)
     result = train(config, seeds, overrides=overrides, files=files, progress=not quiet)

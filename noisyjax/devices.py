@@ -1,25 +1,27 @@
-"""Splitting a sweep's agents over XLA's CPU devices (one per core), so wide sweeps use every core.
+"""Spreading a sweep's agents over XLA's CPU devices (one per core), so wide sweeps use every core.
 
-One XLA:CPU executable runs on one thread, and its small matrix products gain little from a
-second core. With two CPU devices the loop splits the agents into one group per device and
-pipelines them: while one group's jitted step runs on its device, the host steps the other
-group's environments (``noisyjax.loop.train``). Each group runs the same per-agent program as a
-single run; nothing crosses the agent axis.
+XLA:CPU runs one executable on one thread plus a small intra-op pool; its small matrix products
+gain little from a second core. Two CPU devices, each running half of the agents on its own
+thread, do: a sweep's agent axis is split across devices with ``jax.shard_map`` (each device
+runs the same per-agent program on its own agents; nothing crosses the agent axis).
 
-XLA creates its CPU devices when the backend starts, so ``use_cpu_devices`` must run before the
-first JAX computation (``experiments.sweep`` calls it for ``--cpu-cores all``). With one device,
-or an agent count no larger device count divides, all agents form one group on the default
-device.
+XLA creates its CPU devices when the backend starts, so ``use_cpu_devices`` must run before
+the first JAX computation (``experiments.sweep`` calls it for ``--cpu-cores all``). With one
+device, or an agent count no device count divides, everything runs on the default device.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXIS = "agents"
 
 
 def use_cpu_devices(count: int) -> bool:
-    """Ask XLA for ``count`` CPU devices. Once the backend has started nothing changes, and the
-    result says whether it already has ``count``."""
+    """Ask XLA for ``count`` CPU devices; False (and no change) once the backend has started."""
     from jax._src import xla_bridge
 
     if xla_bridge.backends_are_initialized():
@@ -28,10 +30,28 @@ def use_cpu_devices(count: int) -> bool:
     return True
 
 
-def agent_groups(n_agents: int) -> list[tuple[slice, jax.Device]]:
-    """Consecutive, equal groups of agent indices, one per device: as many devices as divide
-    ``n_agents`` evenly (a single group, on the default device, when only one does)."""
+def agent_mesh(n_agents: int) -> Mesh | None:
+    """A 1-D mesh over the most devices (at most ``n_agents``) that split the agents evenly;
+    None when that is a single device (then nothing is sharded)."""
     devices = jax.devices()
-    count = max(d for d in range(1, min(len(devices), n_agents) + 1) if n_agents % d == 0)
-    size = n_agents // count
-    return [(slice(g * size, (g + 1) * size), devices[g]) for g in range(count)]
+    count = max(d for d in range(1, len(devices) + 1) if n_agents % d == 0)
+    if count == 1:
+        return None
+    return Mesh(devices[:count], (AXIS,))
+
+
+def over_devices(fn: Callable, mesh: Mesh | None) -> Callable:
+    """``fn`` (every argument and result with a leading agent axis) run on each device's share
+    of the agents; ``fn`` itself when ``mesh`` is None."""
+    if mesh is None:
+        return fn
+    spec = PartitionSpec(AXIS)
+    return jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec)
+
+
+def place(tree, mesh: Mesh | None):
+    """``tree`` (leaves ``[agents, ...]``) split over the mesh's devices; on the default device
+    when ``mesh`` is None."""
+    if mesh is None:
+        return jax.device_put(tree)
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec(AXIS)))

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from noisyjax.agent import Agent, AgentState, HParams, Transition, hparams_from_config
 from noisyjax.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from noisyjax.config import Config
-from noisyjax.devices import agent_groups
+from noisyjax.devices import agent_mesh, over_devices, place
 from noisyjax.envs import HostEnvs, solve_threshold
 from noisyjax.evaluation import evaluate
 from noisyjax.networks import noisy_layer_names
@@ -125,28 +125,19 @@ def train(
     if len(overrides) != len(seeds):
         raise ValueError(f"overrides has {len(overrides)} entries for {len(seeds)} seeds")
     n = len(seeds)
-    # One group of agents per XLA device (one group unless a sweep asked for several devices,
-    # see noisyjax.devices): each step, the host steps a group's envs, then dispatches its
-    # jitted step, and steps the next group's envs while that runs.
-    groups = agent_groups(n)
-    envs = [HostEnvs(config.env, seeds[sl]) for sl, _ in groups]
-    agent = Agent(config, envs[0].obs_dim, envs[0].num_actions)
+    envs = HostEnvs(config.env, seeds)
+    agent = Agent(config, envs.obs_dim, envs.num_actions)
     threshold = solve_threshold(config.env, config.solve_threshold)
     hparams = stack_hparams(config, overrides)
 
-    step_fn = jax.jit(agent.step_batch, donate_argnums=0)
-    act_fn = jax.jit(agent.act_batch, donate_argnums=0)
-    sigma_fn = jax.jit(agent.sigma_stats)
-    metrics_fn = jax.jit(agent.reset_metrics, donate_argnums=0)
-    init_fn = jax.jit(agent.init_batch)
+    # With several XLA devices (``--cpu-cores all`` in a sweep) each runs its share of agents.
+    mesh = agent_mesh(n)
+    step_fn = jax.jit(over_devices(agent.step_batch, mesh), donate_argnums=0)
+    act_fn = jax.jit(over_devices(agent.act_batch, mesh), donate_argnums=0)
+    sigma_fn = jax.jit(over_devices(agent.sigma_stats, mesh))
+    metrics_fn = jax.jit(over_devices(agent.reset_metrics, mesh), donate_argnums=0)
 
-    def on(device, tree):
-        return jax.device_put(tree, device)
-
-    states = [
-        init_fn(on(dev, jnp.asarray(seeds[sl])), on(dev, jax.tree.map(lambda x, sl=sl: x[sl], hparams)))
-        for sl, dev in groups
-    ]
+    states = jax.jit(over_devices(agent.init_batch, mesh))(jnp.asarray(seeds), hparams)
     returns = [[] for _ in range(n)]
     lengths = [[] for _ in range(n)]
     end_steps = [[] for _ in range(n)]
@@ -159,28 +150,24 @@ def train(
         ckpt = latest_checkpoint(files.checkpoint_dir)
         if ckpt is None:
             raise FileNotFoundError(f"no checkpoint in {files.checkpoint_dir}")
-        whole, host = load_checkpoint(ckpt, _joined(states))
-        states = [on(dev, jax.tree.map(lambda x, sl=sl: x[sl], whole)) for sl, dev in groups]
+        states, host = load_checkpoint(ckpt, states)
+        states = place(states, mesh)
         t = int(host["t"])
         returns, lengths, end_steps = host["returns"], host["lengths"], host["end_steps"]
         solved_at = host["solved_at"]
         ep_return = np.asarray(host["ep_return"], np.float64)
         ep_len = np.asarray(host["ep_len"], np.int64)
         lines = host["lines"]
-        episode, saved_obs = np.asarray(host["episode"]), np.asarray(host["obs"], np.float32)
-        obs = [e.restore(episode[sl], host["actions"][sl]) for e, (sl, _) in zip(envs, groups)]
-        if not np.array_equal(np.concatenate(obs), saved_obs):
+        obs = envs.restore(np.asarray(host["episode"]), host["actions"])
+        if not np.array_equal(obs, np.asarray(host["obs"], np.float32)):
             raise RuntimeError("resumed environments do not match the checkpoint's observations")
-        next_actions = np.asarray(host["next_actions"], np.int32)
-        actions = [next_actions[sl] for sl, _ in groups]
+        actions = np.asarray(host["next_actions"], np.int32)
     else:
-        obs, actions = [], []
-        for g, e in enumerate(envs):
-            obs.append(e.reset())
-            states[g], a = act_fn(states[g], obs[g])
-            actions.append(a)
+        obs = envs.reset()
+        states, actions = act_fn(states, obs)
+        actions = np.asarray(actions)
 
-    layer_names = noisy_layer_names(agent.param_tree(states[0].learner.params[0]))
+    layer_names = noisy_layer_names(agent.param_tree(states.learner.params[0]))
     writer = None
     if files is not None:
         fields = ["loss", "mean_q", *[f"sigma_{name}" for name in layer_names]]
@@ -192,16 +179,13 @@ def train(
         writer.flush()
         save_checkpoint(
             files.checkpoint_dir,
-            _joined(states),
+            states,
             {
                 "t": t, "seeds": seeds, "returns": returns, "lengths": lengths,
                 "end_steps": end_steps, "solved_at": solved_at,
                 "ep_return": ep_return.tolist(), "ep_len": ep_len.tolist(),
-                "episode": np.concatenate([e.episode for e in envs]).tolist(),
-                "actions": [h for e in envs for h in e.actions],
-                "obs": np.concatenate(obs).tolist(),
-                "next_actions": np.concatenate([np.asarray(a) for a in actions]).tolist(),
-                "lines": writer.lines(),
+                "episode": envs.episode.tolist(), "actions": envs.actions,
+                "obs": obs.tolist(), "next_actions": actions.tolist(), "lines": writer.lines(),
             },
         )
 
@@ -214,46 +198,41 @@ def train(
     log_times: list[tuple[int, float]] = []
     with _StopFlag() as flag:
         while t < config.total_steps:
+            next_obs, reward, terminated, truncated = envs.step(actions)
             t += 1
-            for g, (sl, _) in enumerate(groups):
-                a = np.asarray(actions[g])  # waits for this group's previous step
-                next_obs, reward, terminated, truncated = envs[g].step(a)
-                transitions = Transition(obs[g], a, reward, next_obs, terminated, truncated)
-                ep_return[sl] += reward
-                ep_len[sl] += 1
-                done = terminated | truncated
-                if done.any():
-                    for i in sl.start + np.flatnonzero(done):
-                        returns[i].append(float(ep_return[i]))
-                        lengths[i].append(int(ep_len[i]))
-                        end_steps[i].append(t)
-                        if writer is not None:
-                            writer.episode(i, seeds[i], len(returns[i]) - 1, t, ep_return[i], ep_len[i])
-                        recent = returns[i][-WINDOW:]
-                        if (
-                            solved_at[i] is None and threshold is not None
-                            and len(recent) == WINDOW and np.mean(recent) >= threshold
-                        ):
-                            solved_at[i] = t
-                        ep_return[i], ep_len[i] = 0.0, 0
-                    obs[g] = envs[g].reset_done(done)
-                else:
-                    obs[g] = next_obs
-                states[g], actions[g] = step_fn(states[g], transitions, obs[g])
+            transitions = Transition(obs, actions, reward, next_obs, terminated, truncated)
+            ep_return += reward
+            ep_len += 1
+            done = terminated | truncated
+            if done.any():
+                for i in np.flatnonzero(done):
+                    returns[i].append(float(ep_return[i]))
+                    lengths[i].append(int(ep_len[i]))
+                    end_steps[i].append(t)
+                    if writer is not None:
+                        writer.episode(i, seeds[i], len(returns[i]) - 1, t, ep_return[i], ep_len[i])
+                    recent = returns[i][-WINDOW:]
+                    if (
+                        solved_at[i] is None and threshold is not None
+                        and len(recent) == WINDOW and np.mean(recent) >= threshold
+                    ):
+                        solved_at[i] = t
+                    ep_return[i], ep_len[i] = 0.0, 0
+                obs = envs.reset_done(done)
+            else:
+                obs = next_obs
+            states, actions = step_fn(states, transitions, obs)
+            actions = np.asarray(actions)
 
             if t % config.log_every == 0:
                 now = time.perf_counter()
                 sps = config.log_every * n / max(now - t_log, 1e-9)
                 t_log = now
                 log_times.append((t, now - t_start))
-                loss, q, sig = [], [], []
-                for g in range(len(groups)):
-                    states[g], loss_g, q_g, _ = metrics_fn(states[g])
-                    loss.append(np.asarray(loss_g))
-                    q.append(np.asarray(q_g))
-                    sig.append(np.asarray(sigma_fn(states[g])))
+                states, loss, q, _ = metrics_fn(states)
+                sig = np.asarray(sigma_fn(states))
                 if writer is not None:
-                    loss, q, sig = np.concatenate(loss), np.concatenate(q), np.concatenate(sig)
+                    loss, q = np.asarray(loss), np.asarray(q)
                     for i in range(n):
                         row = {"loss": float(loss[i]), "mean_q": float(q[i]), "steps_per_sec": sps}
                         row.update({f"sigma_{m}": float(sig[i, j]) for j, m in enumerate(layer_names)})
@@ -270,16 +249,12 @@ def train(
             if flag.stop:
                 interrupted = True
                 break
-        for a in actions:
-            np.asarray(a)  # the last dispatched steps belong to the wall time
         wall = time.perf_counter() - t_start
         checkpoint()
     bar.close()
     if writer is not None:
         writer.close()
-    for e in envs:
-        e.close()
-    states = states[0] if len(states) == 1 else jax.device_put(_joined(states), jax.devices()[0])
+    envs.close()
 
     results = [
         AgentResult(seeds[i], overrides[i], returns[i], lengths[i], end_steps[i], solved_at[i])
@@ -296,13 +271,6 @@ def train(
         steps_per_sec=(t - start_t) * n / max(wall, 1e-9), interrupted=interrupted,
         threshold=threshold, log_times=log_times,
     )
-
-
-def _joined(states: list[AgentState]) -> AgentState:
-    """The groups' states as one pytree with leaves ``[agents, ...]`` (on the host if several)."""
-    if len(states) == 1:
-        return states[0]
-    return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *states)
 
 
 def _postfix(returns: list[list[float]], solved_at: list, sps: float) -> str:

@@ -12,11 +12,17 @@ import jax.numpy as jnp
 from noisyjax import devices
 
 
-def test_one_device_is_one_group():
-    """The test process has one CPU device: every width is one group on it."""
+def test_one_device_shards_nothing():
+    """The test process has one CPU device: no mesh, functions and placement unchanged."""
     assert len(jax.devices()) == 1
-    for n in (1, 4, 7):
-        assert devices.agent_groups(n) == [(slice(0, n), jax.devices()[0])]
+    assert devices.agent_mesh(4) is None
+
+    def fn(x):
+        return x * 2
+
+    assert devices.over_devices(fn, None) is fn
+    x = devices.place(jnp.arange(3), None)
+    assert x.devices() == {jax.devices()[0]}
 
 
 def test_use_cpu_devices_after_start_changes_nothing():
@@ -28,9 +34,8 @@ def test_use_cpu_devices_after_start_changes_nothing():
 
 
 def test_two_devices_split_agents_and_keep_them_independent():
-    """In a process with two CPU devices: 4 agents split 2 + 2 (3 agents, 1 agent: one group),
-    and the two groups' steps, each on its own device, give exactly the states of one group of
-    four on one device."""
+    """In a process with two CPU devices: 4 agents split 2 + 2 (3 agents: not split), and the
+    sharded agent step gives exactly the single-device results."""
     script = textwrap.dedent(
         """
         from noisyjax import devices
@@ -40,34 +45,25 @@ def test_two_devices_split_agents_and_keep_them_independent():
         from noisyjax.config import Config
         from noisyjax.loop import stack_hparams
 
-        d0, d1 = jax.devices()
-        assert devices.agent_groups(3) == [(slice(0, 3), d0)]
-        assert devices.agent_groups(1) == [(slice(0, 1), d0)]
-        groups = devices.agent_groups(4)
-        assert groups == [(slice(0, 2), d0), (slice(2, 4), d1)]
+        assert devices.agent_mesh(3) is None and devices.agent_mesh(4).size == 2
         c = Config(hidden_sizes=(16,), batch_size=8, buffer_size=64, warmup_steps=0, train_freq=1)
         agent, n = Agent(c, 4, 2), 4
+        mesh = devices.agent_mesh(n)
         rng = np.random.default_rng(0)
         tr = Transition(rng.normal(size=(n, 4)).astype(np.float32), np.zeros(n, np.int32),
                         np.ones(n, np.float32), rng.normal(size=(n, 4)).astype(np.float32),
                         np.zeros(n, bool), np.zeros(n, bool))
-        init, step = jax.jit(agent.init_batch), jax.jit(agent.step_batch)
-
-        def run(groups):
-            out = []
-            for sl, dev in groups:
-                put = lambda x: jax.device_put(x, dev)
-                s = init(put(jnp.arange(n)[sl]), put(stack_hparams(c, [{}] * (sl.stop - sl.start))))
-                part = jax.tree.map(lambda x: x[sl], tr)
-                for _ in range(12):
-                    s, a = step(s, part, part.next_obs)
-                assert s.step.devices() == {dev}
-                out.append(jax.device_get(s))
-            return jax.tree.map(lambda *xs: np.concatenate(xs), *out)
-
-        whole, split = run([(slice(0, 4), d0)]), run(groups)
-        for x, y in zip(jax.tree.leaves(whole), jax.tree.leaves(split)):
-            np.testing.assert_array_equal(x, y)
+        out = []
+        for m in (None, mesh):
+            init = jax.jit(devices.over_devices(agent.init_batch, m))
+            step = jax.jit(devices.over_devices(agent.step_batch, m))
+            s = init(jnp.arange(n), stack_hparams(c, [{}] * n))
+            for _ in range(12):
+                s, a = step(s, tr, tr.next_obs)
+            out.append(s)
+        assert len(out[1].learner.params[0].devices()) == 2
+        for x, y in zip(jax.tree.leaves(out[0]), jax.tree.leaves(out[1])):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
         print("ok")
         """
     )
