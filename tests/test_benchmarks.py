@@ -45,7 +45,7 @@ def test_bench_throughput_quick_writes_its_table(tmp_path, capsys):
             assert summary[name]["status"] == bench_throughput.NOT_INSTALLED
             assert bench_throughput.NOT_INSTALLED in text
         else:
-            assert f"compute floor vs {name.upper()}" in text
+            assert f"compute floor on one core vs {name.upper()}" in text
 
 
 def test_profile_step_quick_writes_its_table(tmp_path, capsys):
