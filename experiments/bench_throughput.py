@@ -239,12 +239,11 @@ def _time_peer(name: str, warmup: int, steps: int, seed: int, torch_threads: int
 
 
 def _time_floor(warmup: int, steps: int, seed: int, cores: str = "one") -> float:
-    """Env steps/s of the least any JAX DQN must do per env step at the zoo settings on one core
-    (``cores="one"``) or on every core (``"all"``):
-    a random-action env step, then one jitted TD update (Huber loss of a 256x256 MLP against a
-    target net, value_and_grad, Adam) on a fixed batch, waiting for its result as a loop must.
-    No replay, no acting, no logging: the compute floor that bounds every row's ratio."""
-    import gymnasium as gym
+    """Env steps/s of the least any JAX DQN must do per env step at the zoo settings, on one core
+    (``cores="one"``) or on every core (``"all"``): a random-action env step, then one jitted TD
+    update (Huber loss of a 256x256 MLP against a target net, value_and_grad, Adam) on a fixed
+    batch, waiting for its result as a loop must. No replay, no acting, no logging: the compute
+    floor that bounds every row's ratio."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -286,10 +285,24 @@ def _time_floor(warmup: int, steps: int, seed: int, cores: str = "one") -> float
         jnp.asarray(rng.normal(size=n), jnp.float32), jnp.asarray(rng.normal(size=(n, 8)), jnp.float32),
         jnp.zeros(n, jnp.float32),
     )
-    opt_state = opt.init(params)
+    state = [params, opt.init(params)]
+
+    def one_update():
+        state[0], state[1], value = update(state[0], state[1], batch)
+        value.block_until_ready()
+
+    return _time_gym_env(warmup, steps, seed, one_update)
+
+
+def _time_gym_env(warmup: int, steps: int, seed: int, after_step=None) -> float:
+    """Env steps/s of one gymnasium LunarLander stepped with seeded random actions, calling
+    ``after_step()`` (if given) after every step; the first ``warmup`` steps are not timed."""
+    import gymnasium as gym
+    import numpy as np
+
+    actions = np.random.default_rng(seed).integers(0, 4, warmup + steps).astype(np.int32)
     env = gym.make(ENV_ID)
     env.reset(seed=seed)
-    actions = rng.integers(0, 4, warmup + steps)
     start = 0.0
     for t, a in enumerate(actions):
         if t == warmup:
@@ -297,30 +310,19 @@ def _time_floor(warmup: int, steps: int, seed: int, cores: str = "one") -> float
         _, _, terminated, truncated, _ = env.step(int(a))
         if terminated or truncated:
             env.reset()
-        params, opt_state, value = update(params, opt_state, batch)
-        value.block_until_ready()
+        if after_step is not None:
+            after_step()
     return steps / (time.perf_counter() - start)
 
 
 def _time_env(name: str, warmup: int, steps: int, seed: int) -> float:
-    import gymnasium as gym
+    if name == "env":
+        return _time_gym_env(warmup, steps, seed)
     import numpy as np
 
-    rng = np.random.default_rng(seed)
-    actions = rng.integers(0, 4, warmup + steps).astype(np.int32)
-    if name == "env":
-        env = gym.make(ENV_ID)
-        env.reset(seed=seed)
-        start = 0.0
-        for t, a in enumerate(actions):
-            if t == warmup:
-                start = time.perf_counter()
-            _, _, terminated, truncated, _ = env.step(int(a))
-            if terminated or truncated:
-                env.reset()
-        return steps / (time.perf_counter() - start)
     from noisyjax.envs import HostEnvs
 
+    actions = np.random.default_rng(seed).integers(0, 4, warmup + steps).astype(np.int32)
     envs = HostEnvs(ENV_ID, [seed])
     envs.reset()
     start = 0.0
