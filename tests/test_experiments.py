@@ -598,6 +598,9 @@ def test_bench_sweep_quick(tmp_path, capsys):
     assert rows[0]["ratio_to_one_agent"] == 1.0
     best = max(r["aggregate_steps_per_sec"] for r in rows[:2])
     assert rows[2]["ratio_to_best_one_agent"] == rows[2]["aggregate_steps_per_sec"] / best
+    # the free rows run as `sweep --cpu-cores all`: one XLA device per allowed core
+    assert rows[2]["devices"] == min(2, len(os.sched_getaffinity(0)))
+    assert rows[1]["devices"] == 1  # pinned: one core, one device
     assert "aggregate steps/s" in capsys.readouterr().out
 
 
