@@ -119,13 +119,11 @@ def request_devices(config) -> None:
     """For ``config.cpu_cores == 'all'`` ask XLA for one CPU device per allowed core, so that a
     sweep's agents are split across cores (``noisyjax.devices``). Call it before the first JAX
     computation; later it changes nothing."""
-    import os
-
+    from noisyjax import cpu
     from noisyjax.devices import use_cpu_devices
 
     if config.cpu_cores == "all":
-        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-        use_cpu_devices(len(cores))
+        use_cpu_devices(len(cpu.allowed_cores()))
 
 
 def pin_cores(config, quiet: bool) -> None:

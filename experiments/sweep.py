@@ -139,10 +139,9 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
     pin_cores(config, quiet)
     from noisyjax.devices import agent_mesh
 
-    mesh = agent_mesh(len(seeds))
-    devices = 1 if mesh is None else mesh.size
-    if devices > 1 and not quiet:
-        print(f"agents split over {devices} CPU devices ({len(seeds) // devices} each)", file=sys.stderr)
+    mesh = agent_mesh(len(seeds))  # the split train will use; said before the long wait
+    if mesh is not None and not quiet:
+        print(f"agents split over {mesh.size} CPU devices ({len(seeds) // mesh.size} each)", file=sys.stderr)
     result = train(config, seeds, overrides=overrides, files=files, progress=not quiet)
     rows = []
     for i, d in enumerate(dirs):
@@ -169,7 +168,7 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
         "median_steps_to_solve_of_solved": float(np.median(solved)) if solved else None,
         "wall_time_s": result.wall_time,
         "aggregate_steps_per_sec": result.steps_per_sec,
-        "cpu_devices": devices,
+        "cpu_devices": result.devices,
     }
     write_json(out / SUMMARY_FILE, summary)
     if result.interrupted:

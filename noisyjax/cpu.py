@@ -36,6 +36,13 @@ def set_affinity(cores: Iterable[int]) -> None:
             pass
 
 
+def allowed_cores() -> set[int]:
+    """The cores this process may run on (all of them where affinity is not supported)."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
 def current_core() -> int | None:
     """The core this process last ran on (field 39 of /proc/self/stat), None if unknown."""
     try:
@@ -50,7 +57,7 @@ def pin_to_one_core() -> int | None:
     OS picked as the least busy) and return it; None where affinity is not supported."""
     if not supported():
         return None
-    allowed = os.sched_getaffinity(0)
+    allowed = allowed_cores()
     core = current_core()
     if core not in allowed:
         core = min(allowed)

@@ -21,12 +21,12 @@ AXIS = "agents"
 
 
 def use_cpu_devices(count: int) -> bool:
-    """Ask XLA for ``count`` CPU devices; False (and no change) once the backend has started."""
-    from jax._src import xla_bridge
-
-    if xla_bridge.backends_are_initialized():
+    """Ask XLA for ``count`` CPU devices. Once the backend has started nothing changes, and the
+    result says whether it already has ``count``."""
+    try:
+        jax.config.update("jax_num_cpu_devices", int(count))
+    except RuntimeError:  # JAX refuses the setting after its first computation
         return len(jax.devices()) == count
-    jax.config.update("jax_num_cpu_devices", int(count))
     return True
 
 

@@ -60,6 +60,8 @@ class TrainResult:
     steps_per_sec: float  # aggregate env steps per second over all agents
     interrupted: bool
     threshold: float | None
+    devices: int = 1
+    """XLA devices the agents were split over (``noisyjax.devices``)."""
     log_times: list[tuple[int, float]] = dataclasses.field(default_factory=list)
     """``(env step, seconds since the loop started)`` at each ``log_every`` point of this
     process: throughput after warm-up or compilation is a difference of two entries."""
@@ -269,7 +271,7 @@ def train(
     return TrainResult(
         agents=results, states=states, agent=agent, env_steps=t, wall_time=wall,
         steps_per_sec=(t - start_t) * n / max(wall, 1e-9), interrupted=interrupted,
-        threshold=threshold, log_times=log_times,
+        threshold=threshold, devices=1 if mesh is None else mesh.size, log_times=log_times,
     )
 
 

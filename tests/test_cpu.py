@@ -50,3 +50,10 @@ def test_current_core_is_an_allowed_core():
 def test_config_refuses_an_unknown_cpu_cores_value():
     with pytest.raises(ValueError, match="cpu_cores"):
         Config(cpu_cores="two")
+
+
+def test_allowed_cores_follow_the_affinity():
+    """allowed_cores is what the process may run on; pinning narrows it to the pinned core."""
+    assert cpu.allowed_cores() == set(os.sched_getaffinity(0))
+    core = cpu.pin_to_one_core()
+    assert cpu.allowed_cores() == {core}
