@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from experiments.bench_throughput import header, machine_info, markdown_table, package_versions, utc_now
-from experiments.common import EXIT_INTERRUPTED, fail, parse
+from experiments.common import EXIT_INTERRUPTED, fail, parse, pin_cores, request_devices
 
 if TYPE_CHECKING:
     from noisyjax.config import Config
@@ -52,6 +52,9 @@ class Args:
     keeps the defaults under 30 minutes on a 2-core CPU (docs/benchmarks.md, "Budget")."""
     agent_axis: Literal["map", "vmap"] = "vmap"
     """Agent axis of each sweep: vmap (fast) or map (each seed bitwise equal to its single run)."""
+    cpu_cores: Literal["one", "all"] = "all"
+    """all: one XLA CPU device per core, each sweep's agents split over them (as
+    ``experiments.sweep --cpu-cores all``); one: the process pinned to one core."""
     out: Path | None = None
     """Folder to create (must not exist or be empty); default: a new folder under runs/."""
     quiet: bool = False
@@ -71,6 +74,7 @@ class GroupResult:
     solved_at: list[int | None]
     wall_time: float
     steps_per_sec: float
+    devices: int = 1  # XLA CPU devices the agents were split over
 
 
 def run_group(
@@ -99,7 +103,7 @@ def run_group(
         end_steps=[np.asarray(a.end_steps, float) for a in result.agents],
         returns=[np.asarray(a.returns, float) for a in result.agents],
         solved_at=[a.steps_to_solve for a in result.agents],
-        wall_time=result.wall_time, steps_per_sec=result.steps_per_sec,
+        wall_time=result.wall_time, steps_per_sec=result.steps_per_sec, devices=result.devices,
     )
 
 
@@ -241,7 +245,8 @@ def report(groups: list[GroupResult], meta: dict, threshold: float | None) -> tu
     sigma_cols, sigma_rows = sigma_table(groups[0])
     lines = [
         meta["header"],
-        f"{n} seeds per method, {steps:,} env steps per agent, agent axis {meta['agent_axis']}; "
+        f"{n} seeds per method, {steps:,} env steps per agent, agent axis {meta['agent_axis']}, "
+        f"--cpu-cores {meta['cpu_cores']}; "
         f"final return = mean of the last 100 training episodes; solved = last-100 mean >= "
         f"{threshold if threshold is not None else 'n/a'}. Intervals: 95% percentile bootstrap over seeds "
         "(noisyjax.stats.bootstrap_ci, 2,000 resamples).",
@@ -280,7 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     if total < 1:
         fail(f"--total-steps {total} is invalid: must be a positive integer")
     # checkpoint_every only sets how often the loop writes a checkpoint (I/O, not learning).
-    noisy = Config(total_steps=total, agent_axis=args.agent_axis, checkpoint_every=10**9)
+    noisy = Config(
+        total_steps=total, agent_axis=args.agent_axis, cpu_cores=args.cpu_cores,
+        checkpoint_every=10**9,
+    )
     epsilon = dataclasses.replace(noisy, noisy=False)
     out = args.out or default_run_dir("bench-learning")
     try:
@@ -288,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     except RunDirError as err:
         fail(str(err))
     out = Path(out)
+    request_devices(noisy)  # before JAX's first computation; later it changes nothing
+    pin_cores(noisy, args.quiet)
 
     versions = package_versions(("noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d"))
     machine = machine_info()
@@ -304,14 +314,15 @@ def main(argv: list[str] | None = None) -> int:
     plots.plot_sweep({g.label: g.dirs for g in groups}, out, threshold)
     meta = {
         "header": header("Sample efficiency: NoisyNet-DQN vs epsilon-greedy DQN", command, versions, machine),
-        "total_steps": total, "agent_axis": args.agent_axis,
+        "total_steps": total, "agent_axis": args.agent_axis, "cpu_cores": args.cpu_cores,
     }
     text, numbers = report(groups, meta, threshold)
     print(text)
     (out / "learning.md").write_text(text)
     payload = {
         "command": command, "date": utc_now(), "versions": versions, "machine": machine,
-        "total_steps": total, "agent_axis": args.agent_axis, "threshold": threshold,
+        "total_steps": total, "agent_axis": args.agent_axis, "cpu_cores": args.cpu_cores,
+        "cpu_devices": {g.label: g.devices for g in groups}, "threshold": threshold,
         "wall_time_s": time.perf_counter() - t0, **numbers,
     }
     from noisyjax.runs import write_json

@@ -73,6 +73,8 @@ def test_bench_learning_quick_writes_its_table_and_plots(tmp_path):
         assert (out / png).stat().st_size > 0
     data = json.loads((out / "learning.json").read_text())
     assert len(data["NoisyNet-DQN"]["final_return"]) == 3
+    # In this process JAX has already started with its devices: 3 agents run on one.
+    assert data["cpu_cores"] == "all" and data["cpu_devices"]["NoisyNet-DQN"] >= 1
     assert (out / "noisy" / "agent000-seed0" / "episodes.csv").is_file()
     assert (out / "epsilon" / "agent002-seed2" / "metrics.csv").is_file()
     assert not any(out.rglob("checkpoints"))
