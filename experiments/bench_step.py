@@ -11,6 +11,7 @@ side alone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import statistics
 import sys
 import time
@@ -48,7 +49,8 @@ class Args:
 
 
 def time_step(config: Config, n: int, obs_dim: int, num_actions: int, calls: int, repeats: int) -> float:
-    """Median microseconds per call of the jitted, donated ``step_batch`` at agent width ``n``."""
+    """Median microseconds per call of the jitted, donated ``step_batch`` at agent width ``n``:
+    with an update at every call when ``config.train_freq`` is 1, else without."""
     agent = Agent(config, obs_dim, num_actions)
     mesh = agent_mesh(n)
     states = jax.jit(over_devices(agent.init_batch, mesh))(jnp.arange(n), stack_hparams(config, [{}] * n))
@@ -62,9 +64,13 @@ def time_step(config: Config, n: int, obs_dim: int, num_actions: int, calls: int
         truncated=np.zeros(n, bool),
     )
     obs = tr.next_obs
-    step = jax.jit(over_devices(agent.step_batch, mesh), donate_argnums=0)
-    for _ in range(config.batch_size + 8):  # fill past one batch so updates run
-        states, a = step(states, tr, obs)
+    # As in noisyjax.loop: the step compiled with or without the update, the host deciding.
+    fill, step = (
+        jax.jit(over_devices(functools.partial(agent.step_batch, update=due), mesh), donate_argnums=0)
+        for due in (False, config.train_freq == 1)
+    )
+    for _ in range(config.batch_size + 8):  # fill past one batch so updates can run
+        states, a = fill(states, tr, obs)
     np.asarray(a)
     times = []
     for _ in range(repeats):

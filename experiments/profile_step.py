@@ -25,6 +25,7 @@ copy's total drifts from the loop's: the table prints both so that drift shows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -103,14 +104,17 @@ def timed_loop(config: Config, steps: int, seed: int) -> dict:
     envs = HostEnvs(config.env, seeds)
     agent = Agent(config, envs.obs_dim, envs.num_actions)
     threshold = solve_threshold(config.env, config.solve_threshold)
-    step_fn = jax.jit(agent.step_batch, donate_argnums=0)
+    # As in noisyjax.loop: the step compiled with and without the update, chosen by the host.
+    step_fns = {
+        due: jax.jit(functools.partial(agent.step_batch, update=due), donate_argnums=0)
+        for due in (False, True)
+    }
     act_fn = jax.jit(agent.act_batch, donate_argnums=0)
     sigma_fn = jax.jit(agent.sigma_stats)
     metrics_fn = jax.jit(agent.reset_metrics, donate_argnums=0)
     states = jax.jit(agent.init_batch)(jnp.asarray(seeds), stack_hparams(config, [{}]))
     # Which env steps run a TD update (a function of the shared step counter and replay size).
-    t_all = np.arange(1, end + 1)
-    due = np.asarray(agent.update_due(jnp.asarray(t_all), jnp.asarray(np.minimum(t_all, config.buffer_size))))
+    due = np.array([agent.update_due_at(t) for t in range(1, end + 1)])
 
     returns: list[list[float]] = [[] for _ in range(n)]
     lengths: list[list[int]] = [[] for _ in range(n)]
@@ -152,7 +156,7 @@ def timed_loop(config: Config, steps: int, seed: int) -> dict:
         else:
             obs = next_obs
         c3 = clock()
-        states, actions = step_fn(states, transitions, obs)
+        states, actions = step_fns[bool(due[t - 1])](states, transitions, obs)
         actions.block_until_ready()
         c4 = clock()
         actions = np.asarray(actions)
@@ -205,7 +209,7 @@ def microbenchmarks(config: Config, seed: int, calls: int, repeats: int) -> dict
     cfg = dataclasses.replace(config, warmup_steps=0, train_freq=10**9)  # never an update
     agent = Agent(cfg, obs_dim, num_actions)
     box = {"states": jax.jit(agent.init_batch)(jnp.asarray([seed]), stack_hparams(cfg, [{}]))}
-    step = jax.jit(agent.step_batch, donate_argnums=0)
+    step = jax.jit(functools.partial(agent.step_batch, update=False), donate_argnums=0)
     act = jax.jit(agent.act_batch, donate_argnums=0)
     for inputs in (host, device):
         box["states"], a = step(box["states"], *inputs)

@@ -264,6 +264,11 @@ class Agent:
         # size - (n - 1): the newest n - 1 transitions cannot be sampled yet (n-step windows).
         return (step >= c.warmup_steps) & (step % c.train_freq == 0) & (size - (c.n_step - 1) >= c.batch_size)
 
+    def update_due_at(self, step: int) -> bool:
+        """``update_due`` on the host: whether the jitted step that adds the ``step``-th
+        transition updates (the replay then holds ``min(step, buffer_size)`` transitions)."""
+        return bool(self.update_due(step, min(step, self.config.buffer_size)))
+
     def step(self, state: AgentState, transition: Transition, obs: jax.Array):
         """One env step of one agent: add ``transition``, update if due (the learner syncs its
         target when due), then act on ``obs [obs_dim]`` (the next episode's first observation if
@@ -316,12 +321,18 @@ class Agent:
         )
         return states._replace(key=keys), actions
 
-    def step_batch(self, states: AgentState, transitions: Transition, obs: jax.Array):
+    def step_batch(
+        self, states: AgentState, transitions: Transition, obs: jax.Array, update: bool | None = None
+    ):
         """The jitted, vmapped agent step: ``transitions`` leaves and ``obs`` are ``[agents, ...]``.
 
         All agents step in lockstep, so the update schedule (a function of the shared step
-        counter) is decided once for all of them, and ``lax.cond`` skips the update entirely on
-        steps where none is due.
+        counter) is decided once for all of them. ``update``: whether an update is due at this
+        step, as a static Python bool (the host knows the schedule: ``update_due_at``); jit then
+        compiles one program with the update and one without, and the one without leaves the
+        learner's buffers untouched. None decides inside the program with ``lax.cond``, which
+        skips the update too but copies the parameters on the way (about 60 us per call for
+        one agent here).
         """
         c = self.config
         write_slot = states.replay.index  # [agents]
@@ -357,12 +368,17 @@ class Agent:
             )
             return learner, new_priority
 
-        learner, priority = jax.lax.cond(
-            self.update_due(step[0], replay.size[0]),
-            do_update,
-            lambda _: (states.learner, priority),
-            None,
-        )
+        if update is None:
+            learner, priority = jax.lax.cond(
+                self.update_due(step[0], replay.size[0]),
+                do_update,
+                lambda _: (states.learner, priority),
+                None,
+            )
+        elif update:
+            learner, priority = do_update(None)
+        else:
+            learner = states.learner
         return self.act_batch(AgentState(learner, replay, keys, step, states.hparams, priority), obs)
 
     def per_beta(self, step: jax.Array) -> jax.Array:

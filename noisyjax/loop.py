@@ -8,6 +8,7 @@ driven through ``RunFiles`` so that notebooks can call ``train`` with no I/O at 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import signal
 import threading
 import time
@@ -134,7 +135,12 @@ def train(
 
     # With several XLA devices (``--cpu-cores all`` in a sweep) each runs its share of agents.
     mesh = agent_mesh(n)
-    step_fn = jax.jit(over_devices(agent.step_batch, mesh), donate_argnums=0)
+    # One jitted step per env step, compiled with and without the update: the host knows the
+    # schedule, and the step without it leaves the learner's buffers in place.
+    step_fns = {
+        due: jax.jit(over_devices(functools.partial(agent.step_batch, update=due), mesh), donate_argnums=0)
+        for due in (False, True)
+    }
     act_fn = jax.jit(over_devices(agent.act_batch, mesh), donate_argnums=0)
     sigma_fn = jax.jit(over_devices(agent.sigma_stats, mesh))
     metrics_fn = jax.jit(over_devices(agent.reset_metrics, mesh), donate_argnums=0)
@@ -223,7 +229,7 @@ def train(
                 obs = envs.reset_done(done)
             else:
                 obs = next_obs
-            states, actions = step_fn(states, transitions, obs)
+            states, actions = step_fns[agent.update_due_at(t)](states, transitions, obs)
             actions = np.asarray(actions)
 
             if t % config.log_every == 0:

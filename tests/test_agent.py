@@ -120,14 +120,19 @@ def data(seed: int = 0):
     return random_transitions(rng, T, WIDTH), rng.normal(size=(T, WIDTH, OBS)).astype(np.float32)
 
 
-def run_batched(agent: Agent, transitions: Transition, obs: np.ndarray, seeds=SEEDS):
-    """Host loop as in noisyjax.loop: one jitted step_batch per env step. Returns the states
-    after init and after every step, and the actions of every step."""
+def run_batched(agent: Agent, transitions: Transition, obs: np.ndarray, seeds=SEEDS, host_schedule=False):
+    """Host loop: one jitted step_batch per env step, the update decided inside the program, or
+    (``host_schedule``) as noisyjax.loop decides it, a static flag from ``update_due_at``.
+    Returns the states after init and after every step, and the actions of every step."""
     states = jitted(agent, "init_batch")(jnp.asarray(seeds), stack_hparams(agent.config, OVERRIDES))
     history, actions = [states], []
     step = jitted(agent, "step_batch")
+    flagged = jax.jit(agent.step_batch, static_argnames="update")
     for t in range(T):
-        states, a = step(states, take(transitions, t), obs[t])
+        if host_schedule:
+            states, a = flagged(states, take(transitions, t), obs[t], update=agent.update_due_at(t + 1))
+        else:
+            states, a = step(states, take(transitions, t), obs[t])
         history.append(states)
         actions.append(np.asarray(a))
     return history, np.stack(actions)
@@ -497,6 +502,25 @@ def test_update_schedule():
     assert due == [False, False, True, False, False, True, True]
 
 
+@pytest.mark.parametrize("kw", [{}, {"per": True}, {"agent_axis": "map"}])
+def test_host_schedule_step_equals_in_graph_cond(kw):
+    """The loop passes ``update=agent.update_due_at(t)`` as a static flag; that gives exactly the
+    states and actions of deciding inside the program with ``lax.cond``, step by step, and the
+    host's schedule is the one the program followed (the buffer of 16 wraps within T=20 steps)."""
+    agent = make_agent(warmup_steps=3, train_freq=2, n_step=2, **kw)
+    transitions, obs = data()
+    in_graph, a_graph = run_batched(agent, transitions, obs)
+    on_host, a_host = run_batched(agent, transitions, obs, host_schedule=True)
+    np.testing.assert_array_equal(a_graph, a_host)
+    for x, y in zip(in_graph, on_host):
+        for u, v in zip(jax.tree.leaves(x), jax.tree.leaves(y)):
+            np.testing.assert_array_equal(u, v)
+    updates = [int(s.learner.updates[0]) for s in in_graph]
+    did = [b - a for a, b in zip(updates, updates[1:])]  # did[t - 1]: the step adding transition t
+    assert did == [int(agent.update_due_at(t)) for t in range(1, T + 1)]
+    assert 0 < sum(did) < T  # some steps update, some do not
+
+
 # ----- the agent axis -------------------------------------------------------------------------------
 
 
@@ -714,3 +738,20 @@ def test_rainbow_state_survives_a_checkpoint(tmp_path):
     assert host["t"] == T
     assert_trees_equal(loaded, state)
     assert float(np.asarray(loaded.priority.sums[-1]).sum()) > 0
+
+
+def test_training_loop_updates_exactly_on_the_host_schedule():
+    """noisyjax.loop.train picks the step with or without the update from ``update_due_at``: after
+    the run every agent has done exactly the updates that schedule names (an off-by-one in the
+    loop's step count would change the count: 299 steps, an update every 3rd from step 51)."""
+    from noisyjax.loop import train
+
+    config = Config(
+        env="CartPole-v1", total_steps=299, warmup_steps=50, train_freq=3, batch_size=8,
+        buffer_size=64, hidden_sizes=(8,), eval_episodes=1, agent_axis="vmap",
+    )
+    result = train(config, [0, 1], evaluate_at_end=False)
+    agent = result.agent
+    expected = sum(agent.update_due_at(t) for t in range(1, config.total_steps + 1))
+    assert expected == (297 - 51) // 3 + 1  # steps 51, 54, ..., 297
+    np.testing.assert_array_equal(result.states.learner.updates, [expected, expected])
