@@ -331,8 +331,8 @@ class Agent:
         step, as a static Python bool (the host knows the schedule: ``update_due_at``); jit then
         compiles one program with the update and one without, and the one without leaves the
         learner's buffers untouched. None decides inside the program with ``lax.cond``, which
-        skips the update too but copies the parameters on the way (about 60 us per call for
-        one agent here).
+        skips the update too but copies the parameters through its no-update branch (a small
+        cost next to the update: README, "Speed of the step").
         """
         c = self.config
         write_slot = states.replay.index  # [agents]
