@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from experiments.bench_throughput import header, machine_info, markdown_table, package_versions, utc_now
-from experiments.common import EXIT_INTERRUPTED, fail, parse, pin_cores, request_devices
+from experiments.common import EXIT_INTERRUPTED, apply_cpu_cores, fail, parse
 
 if TYPE_CHECKING:
     from noisyjax.config import Config
@@ -296,8 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     except RunDirError as err:
         fail(str(err))
     out = Path(out)
-    request_devices(noisy)  # before JAX's first computation; later it changes nothing
-    pin_cores(noisy, args.quiet)
+    apply_cpu_cores(noisy, args.quiet)  # before JAX's first computation
 
     versions = package_versions(("noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d"))
     machine = machine_info()

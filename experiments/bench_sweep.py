@@ -76,7 +76,7 @@ def measure(args: Args, width: int, axis: str, pinned: bool = False) -> dict:
     """Run the loop for ``width`` agents in this process, as ``experiments.sweep`` runs it with
     ``--cpu-cores one`` (``pinned``) or ``all`` (one XLA device per core, agents split across
     them); returns steps/s and peak memory."""
-    from experiments.common import pin_cores, request_devices
+    from experiments.common import apply_cpu_cores
 
     log_every = 100 if args.quick else 250
     total = args.warmup_steps + args.skip_steps + args.measure_steps
@@ -85,8 +85,7 @@ def measure(args: Args, width: int, axis: str, pinned: bool = False) -> dict:
         log_every=log_every, checkpoint_every=10**9, eval_episodes=1,
         cpu_cores="one" if pinned else "all",
     )
-    request_devices(config)
-    pin_cores(config, quiet=True)
+    apply_cpu_cores(config, quiet=True)
     import jax
 
     sps = loop_throughput(config, width, args.warmup_steps + args.skip_steps)

@@ -126,6 +126,13 @@ def request_devices(config) -> None:
         use_cpu_devices(len(cpu.allowed_cores()))
 
 
+def apply_cpu_cores(config, quiet: bool) -> None:
+    """``request_devices`` then ``pin_cores``: the whole ``config.cpu_cores`` setting, for an
+    entry point that has not run JAX yet."""
+    request_devices(config)
+    pin_cores(config, quiet)
+
+
 def pin_cores(config, quiet: bool) -> None:
     """Apply ``config.cpu_cores`` to this process (see ``noisyjax.cpu``) and say so."""
     from noisyjax import cpu
