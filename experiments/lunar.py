@@ -112,9 +112,12 @@ def run(config: Config, seed: int, out: Path, *, resume: bool, quiet: bool) -> i
         return EXIT_INTERRUPTED
     if not quiet:
         ev = summary["final_eval"]
+        solve = summary["steps_to_solve"]
+        if solve is not None:
+            solve = f"{solve} ({summary['seconds_to_solve']:.0f} s)"
         print(
             f"done: {result.env_steps} env steps, {summary['episodes']} episodes, "
-            f"steps to solve {summary['steps_to_solve']}, eval ({ev['policy']}) "
+            f"steps to solve {solve}, eval ({ev['policy']}) "
             f"{ev['mean']:.1f} +/- {ev['std']:.1f} over {ev['episodes']} episodes, "
             f"{summary['steps_per_sec']:.0f} steps/s, wall {summary['wall_time_s']:.0f} s -> {out}",
             file=sys.stderr,

@@ -43,6 +43,9 @@ class AgentResult:
     end_steps: list[int]  # env step at which each episode ended
     steps_to_solve: int | None  # first env step with last-100 mean >= threshold; None if never
     eval_returns: list[float] | None = None
+    seconds_to_solve: float | None = None
+    """Seconds of training loop (compilation included, evaluation not; summed over the sessions of
+    a resumed run) until ``steps_to_solve``; None if never solved."""
 
     def last_mean(self, n: int = WINDOW) -> float | None:
         """Mean return of the last ``n`` episodes (None before the first episode)."""
@@ -150,6 +153,8 @@ def train(
     lengths = [[] for _ in range(n)]
     end_steps = [[] for _ in range(n)]
     solved_at: list[int | None] = [None] * n
+    solved_time: list[float | None] = [None] * n
+    wall_before = 0.0  # loop seconds of earlier sessions of a resumed run
     ep_return = np.zeros(n)
     ep_len = np.zeros(n, np.int64)
     t = 0
@@ -163,6 +168,9 @@ def train(
         t = int(host["t"])
         returns, lengths, end_steps = host["returns"], host["lengths"], host["end_steps"]
         solved_at = host["solved_at"]
+        # Checkpoints written before seconds-to-solve was recorded have neither key.
+        solved_time = host.get("solved_time", [None] * n)
+        wall_before = float(host.get("wall_s", 0.0))
         ep_return = np.asarray(host["ep_return"], np.float64)
         ep_len = np.asarray(host["ep_len"], np.int64)
         lines = host["lines"]
@@ -190,7 +198,8 @@ def train(
             states,
             {
                 "t": t, "seeds": seeds, "returns": returns, "lengths": lengths,
-                "end_steps": end_steps, "solved_at": solved_at,
+                "end_steps": end_steps, "solved_at": solved_at, "solved_time": solved_time,
+                "wall_s": wall_before + time.perf_counter() - t_start,
                 "ep_return": ep_return.tolist(), "ep_len": ep_len.tolist(),
                 "episode": envs.episode.tolist(), "actions": envs.actions,
                 "obs": obs.tolist(), "next_actions": actions.tolist(), "lines": writer.lines(),
@@ -225,6 +234,7 @@ def train(
                         and len(recent) == WINDOW and np.mean(recent) >= threshold
                     ):
                         solved_at[i] = t
+                        solved_time[i] = wall_before + time.perf_counter() - t_start
                     ep_return[i], ep_len[i] = 0.0, 0
                 obs = envs.reset_done(done)
             else:
@@ -265,7 +275,10 @@ def train(
     envs.close()
 
     results = [
-        AgentResult(seeds[i], overrides[i], returns[i], lengths[i], end_steps[i], solved_at[i])
+        AgentResult(
+            seeds[i], overrides[i], returns[i], lengths[i], end_steps[i], solved_at[i],
+            seconds_to_solve=solved_time[i],
+        )
         for i in range(n)
     ]
     if evaluate_at_end and not interrupted:

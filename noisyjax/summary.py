@@ -31,6 +31,7 @@ def finish_agent_dir(agent_dir: Path, result: TrainResult, i: int, extra: dict |
         "episodes": len(a.returns),
         "solve_threshold": result.threshold,
         "steps_to_solve": a.steps_to_solve,
+        "seconds_to_solve": a.seconds_to_solve,
         "last100_mean": a.last_mean(),
         "final_eval": eval_summary(a.eval_returns, config.eval_policy),
         "wall_time_s": previous + result.wall_time,

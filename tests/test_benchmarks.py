@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from experiments import bench_learning, bench_throughput, profile_step
+from experiments import bench_learning, bench_solve, bench_throughput, profile_step
 
 
 def call(main, argv: list[str]) -> int:
@@ -94,3 +94,47 @@ def test_bad_input_is_one_error_line(main, argv, needle, capsys):
     assert call(main, argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
+
+
+def test_bench_solve_flags_rebuild_the_config():
+    """bench_solve hands each run the flags that turn Config() into the benchmarked config: parsed
+    by experiments.lunar they give that config back (bools, tuples, None and floats included)."""
+    from experiments import lunar
+    from experiments.common import parse
+    from noisyjax.config import Config
+
+    config = Config(env="CartPole-v1", noisy=False, double_q=False, hidden_sizes=(32, 16),
+                    max_grad_norm=None, loss="mse", learning_rate=3e-4, solve_threshold=30.0)
+    flags = bench_solve.config_flags(config)
+    assert "--no-noisy" in flags and "--no-double-q" in flags
+    assert parse(lunar.Args, flags).config == config
+    assert bench_solve.config_flags(Config()) == []
+
+
+def test_bench_solve_quick_runs_the_default_command_per_seed(tmp_path, capsys):
+    """--quick trains two CartPole seeds as two experiments.lunar processes, one per core, and
+    reports each seed's steps and seconds to solve (threshold 15, reached near env step 2,200)."""
+    out = tmp_path / "solve"
+    assert call(bench_solve.main, ["--quick", "--quiet", "--out", str(out)]) == 0
+    text = (out / "solve.md").read_text()
+    assert text.strip() in capsys.readouterr().out
+    data = json.loads((out / "solve.json").read_text())
+    assert data["seeds"] == [0, 1]
+    assert "--env CartPole-v1" in " ".join(data["flags"])
+    for seed in ("0", "1"):
+        summary = json.loads((out / f"seed{seed}" / "summary.json").read_text())
+        assert summary["seed"] == int(seed) and summary["status"] == "finished"
+        assert data["steps_to_solve"][seed] == summary["steps_to_solve"] is not None
+        assert 0 < data["seconds_to_solve"][seed] <= summary["wall_time_s"]
+        assert (out / f"seed{seed}" / "episodes.csv").is_file()
+    assert data["median_steps_to_solve"] == float(sorted(data["steps_to_solve"].values())[0] +
+                                                  sorted(data["steps_to_solve"].values())[1]) / 2
+    assert "Verdict" in text and "seconds to solve" in text
+
+
+def test_bench_solve_refuses_bad_jobs(tmp_path, capsys):
+    out = tmp_path / "solve"
+    assert call(bench_solve.main, ["--jobs", "99", "--out", str(out)]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("error: --jobs 99 is invalid") and "\n" not in line
+    assert not out.exists()
