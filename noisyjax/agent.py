@@ -47,6 +47,7 @@ SWEEPABLE = (
     "adam_eps",
     "epsilon_start",
     "epsilon_end",
+    "huber_delta",
 )
 
 
@@ -61,6 +62,7 @@ class HParams(NamedTuple):
     adam_eps: jax.Array
     epsilon_start: jax.Array
     epsilon_end: jax.Array
+    huber_delta: jax.Array
 
 
 def hparams_from_config(config: Config, **overrides: float) -> HParams:
@@ -238,7 +240,8 @@ class Agent:
                 q_tm1, batch.action, batch.reward, discount_t, q_t_target, q_t_select
             )
             q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=1)
-            return td_loss(errors, c.loss, batch.weight), (jnp.mean(q_taken), errors)
+            loss = td_loss(errors, c.loss, batch.weight, hp.huber_delta)
+            return loss, (jnp.mean(q_taken), errors)
 
         (loss, (mean_q, errors)), grads = jax.value_and_grad(loss_fn, has_aux=True)(learner.params)
         norm = jnp.sqrt(jnp.sum(grads**2))

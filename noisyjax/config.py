@@ -46,6 +46,8 @@ class Config:
     """Clip gradients to this global norm; None means no clipping."""
     loss: Literal["huber", "mse"] = "huber"
     """TD loss."""
+    huber_delta: float = 1.0
+    """Huber loss: quadratic for |TD error| <= delta, linear beyond (DQN's error clipping is 1)."""
     gamma: float = 0.99
     """Discount factor."""
     batch_size: int = 128
@@ -119,7 +121,7 @@ def validate(c: Config) -> None:
         _fail("warmup_steps", c.warmup_steps, "must be a non-negative integer")
     if not c.hidden_sizes or any(int(h) <= 0 for h in c.hidden_sizes):
         _fail("hidden_sizes", c.hidden_sizes, "must be one or more positive integers")
-    for name in ["learning_rate", "adam_eps"]:
+    for name in ["learning_rate", "adam_eps", "huber_delta"]:
         if not getattr(c, name) > 0:
             _fail(name, getattr(c, name), "must be > 0")
     if c.sigma0 < 0:

@@ -47,8 +47,8 @@ def td_error(
     return td_target(r_t, discount_t, q_t_target, q_t_selector) - q_tm1[a_tm1]
 
 
-def huber(x: jax.Array, delta: float = 1.0) -> jax.Array:
-    """Huber loss, elementwise: quadratic within ``|x| <= delta``, linear outside."""
+def huber(x: jax.Array, delta: float | jax.Array = 1.0) -> jax.Array:
+    """Huber loss, elementwise: quadratic within ``|x| <= delta``, linear outside (slope delta)."""
     abs_x = jnp.abs(x)
     quad = jnp.minimum(abs_x, delta)
     return 0.5 * quad**2 + delta * (abs_x - quad)
@@ -59,11 +59,17 @@ def squared(x: jax.Array) -> jax.Array:
     return 0.5 * x**2
 
 
-def td_loss(errors: jax.Array, kind: str = "huber", weights: jax.Array | None = None) -> jax.Array:
-    """Mean of ``huber`` or ``squared`` over a batch of TD errors ``[batch]``, each term scaled by
-    its importance weight ``weights [batch]`` (prioritised replay); None means weight 1."""
+def td_loss(
+    errors: jax.Array,
+    kind: str = "huber",
+    weights: jax.Array | None = None,
+    delta: float | jax.Array = 1.0,
+) -> jax.Array:
+    """Mean of ``huber`` (with ``delta``) or ``squared`` over a batch of TD errors ``[batch]``,
+    each term scaled by its importance weight ``weights [batch]`` (prioritised replay); None
+    means weight 1. ``delta`` is ignored by ``squared``."""
     if kind == "huber":
-        terms = huber(errors)
+        terms = huber(errors, delta)
     elif kind == "mse":
         terms = squared(errors)
     else:

@@ -355,6 +355,23 @@ def test_learn_uses_three_independent_noise_keys():
         assert abs(refs[name] - refs["base"]) > 1e-3 * abs(refs["base"]), (name, refs)
 
 
+def test_learn_uses_the_agents_huber_delta():
+    """The swept huber_delta reaches the loss: with delta 1 learn matches the reference Huber loss;
+    with a delta above every TD error of the batch it is the squared loss (mse), and differs."""
+    agent = make_agent(double_q=True)
+    learner, batch, hp = learner_and_batch(agent, sigma0=2.0)
+    keys = split_keys(jax.random.PRNGKey(0), 3)
+    ref_loss, _ = reference_loss_and_grad(agent, learner, batch, keys, hp.gamma)
+    wide = hp._replace(huber_delta=jnp.float32(1e6))
+    huber_loss = agent.learn(learner, batch, keys, hp).metrics.loss_sum
+    wide_loss = agent.learn(learner, batch, keys, wide).metrics.loss_sum
+    mse_agent = make_agent(double_q=True, loss="mse")
+    mse_loss = mse_agent.learn(learner, batch, keys, hp).metrics.loss_sum
+    np.testing.assert_allclose(huber_loss, ref_loss, rtol=1e-5)
+    np.testing.assert_allclose(wide_loss, mse_loss, rtol=1e-5)
+    assert abs(float(wide_loss) - float(huber_loss)) > 1e-3 * float(huber_loss)
+
+
 def test_double_q_selector_is_online_net_with_its_own_key():
     """With target == online params and keys[1] == keys[2], double Q-learning selects exactly what
     plain Q-learning does (same net, same noise): identical updates. With keys[1] != keys[2] they

@@ -37,6 +37,7 @@ INVALID = [
     ("sigma0", {"sigma0": -0.1}),
     ("max_grad_norm", {"max_grad_norm": 0.0}),
     ("adam_eps", {"adam_eps": 0.0}),
+    ("huber_delta", {"huber_delta": 0.0}),
     ("epsilon_end", {"epsilon_end": 1.5}),
     ("loss", {"loss": "l1"}),
     ("eval_policy", {"eval_policy": "greedy"}),

@@ -106,6 +106,19 @@ def test_td_loss_kinds(variant):
     np.testing.assert_allclose(td_loss(errors), huber_mean, rtol=1e-6)  # huber is the default
 
 
+def test_td_loss_huber_delta(variant):
+    """delta moves the quadratic zone: with delta 2, |e| = 3 costs 2 * (3 - 2) + 0.5 * 2^2 = 4, and
+    errors within delta cost 0.5 e^2 as under mse; a traced delta (a swept setting) works too."""
+    errors = jnp.array([0.5, 1.0, 3.0, -3.0])
+    expected = (0.125 + 0.5 + 4.0 + 4.0) / 4
+    np.testing.assert_allclose(variant(lambda e: td_loss(e, "huber", None, 2.0))(errors), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        variant(lambda e, d: td_loss(e, "huber", None, d))(errors, jnp.float32(2.0)), expected, rtol=1e-6
+    )
+    big = variant(lambda e: td_loss(e, "huber", None, 100.0))(errors)
+    np.testing.assert_allclose(big, td_loss(errors, "mse"), rtol=1e-6)  # all errors inside delta
+
+
 @pytest.mark.parametrize("kind", ["l1", "Huber", "", "squared"])
 def test_td_loss_bad_kind_raises(kind):
     """Unknown loss kinds raise ValueError."""
