@@ -44,8 +44,8 @@ class Config:
     """Adam epsilon."""
     max_grad_norm: float | None = 10.0
     """Clip gradients to this global norm; None means no clipping."""
-    loss: Literal["huber", "mse"] = "huber"
-    """TD loss."""
+    loss: Literal["huber", "mse"] = "mse"
+    """TD loss: mse (squared TD error; README "Defaults") or huber (DQN's clipped error)."""
     huber_delta: float = 1.0
     """Huber loss: quadratic for |TD error| <= delta, linear beyond (DQN's error clipping is 1)."""
     gamma: float = 0.99

@@ -316,7 +316,7 @@ def test_learn_uses_three_independent_noise_keys():
     keys[1] (target, s_t) and keys[2] (selector, s_t); changing any ONE key, or swapping the target
     and selector keys, changes the loss, and learn still matches the reference each time. The
     first Adam step moves each parameter by -lr * g / (|g| + eps) with the reference gradient g."""
-    agent = make_agent(double_q=True)
+    agent = make_agent(double_q=True, loss="huber")
     learner, batch, hp = learner_and_batch(agent, sigma0=2.0)
     k = split_keys(jax.random.PRNGKey(0), 5)
 
@@ -358,7 +358,7 @@ def test_learn_uses_three_independent_noise_keys():
 def test_learn_uses_the_agents_huber_delta():
     """The swept huber_delta reaches the loss: with delta 1 learn matches the reference Huber loss;
     with a delta above every TD error of the batch it is the squared loss (mse), and differs."""
-    agent = make_agent(double_q=True)
+    agent = make_agent(double_q=True, loss="huber")
     learner, batch, hp = learner_and_batch(agent, sigma0=2.0)
     keys = split_keys(jax.random.PRNGKey(0), 3)
     ref_loss, _ = reference_loss_and_grad(agent, learner, batch, keys, hp.gamma)
