@@ -61,8 +61,21 @@ def latest_checkpoint(directory: Path) -> Path | None:
 
 
 def load_checkpoint(path: Path, template: Any) -> tuple[Any, dict]:
-    """Read the checkpoint folder ``path`` into the structure of ``template`` (same shapes)."""
+    """Read the checkpoint folder ``path`` into the structure of ``template`` (same shapes).
+
+    A field that ``template`` has and the checkpoint lacks (a setting added to ``HParams`` after
+    the checkpoint was written, such as ``huber_delta``) takes the template's value, which the
+    loop builds from the run's config: older runs stay resumable."""
     path = Path(path)
     host = json.loads((path / HOST_FILE).read_text())
-    states = flax.serialization.from_bytes(jax.device_get(template), (path / STATE_FILE).read_bytes())
-    return states, host
+    template = jax.device_get(template)
+    saved = flax.serialization.msgpack_restore((path / STATE_FILE).read_bytes())
+    merged = _fill_missing(saved, flax.serialization.to_state_dict(template))
+    return flax.serialization.from_state_dict(template, merged), host
+
+
+def _fill_missing(saved: Any, template: Any) -> Any:
+    """``saved`` (a state dict) with every key it lacks taken from ``template``, recursively."""
+    if isinstance(saved, dict) and isinstance(template, dict):
+        return {k: _fill_missing(saved[k], v) if k in saved else v for k, v in template.items()}
+    return saved
