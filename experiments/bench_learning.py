@@ -124,11 +124,6 @@ def mean_curve_returns(g: GroupResult, grid: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def median_steps_to_solve(solved_at: list[int | None]) -> float:
-    """Median over seeds of the steps to solve, unsolved seeds counted as never (inf)."""
-    return float(np.median([np.inf if s is None else float(s) for s in solved_at]))
-
-
 def iqm_with_ci(x: np.ndarray) -> tuple[float, float, float]:
     """IQM of ``x [seeds]`` and its 95% percentile-bootstrap interval."""
     from noisyjax.stats import bootstrap_ci, iqm
@@ -207,6 +202,8 @@ def verdict(diff_final: tuple[float, float, float], diff_mean: tuple[float, floa
 
 def report(groups: list[GroupResult], meta: dict, threshold: float | None) -> tuple[str, dict]:
     """Markdown table, sigma table and verdict; plus the numbers as a dict."""
+    from noisyjax.stats import median_to_solve
+
     steps = meta["total_steps"]
     grid = np.linspace(0.0, float(steps), 201)
     rows, numbers = [], {}
@@ -218,7 +215,7 @@ def report(groups: list[GroupResult], meta: dict, threshold: float | None) -> tu
         f_iqm, f_lo, f_hi = iqm_with_ci(final)
         m_iqm, m_lo, m_hi = iqm_with_ci(mean)
         solved = sum(s is not None for s in g.solved_at)
-        med = median_steps_to_solve(g.solved_at)
+        med = median_to_solve(g.solved_at)
         rows.append([
             g.label, str(len(g.seeds)), f"{f_iqm:.1f} [{f_lo:.1f}, {f_hi:.1f}]",
             f"{m_iqm:.1f} [{m_lo:.1f}, {m_hi:.1f}]", f"{solved}/{len(g.seeds)}",

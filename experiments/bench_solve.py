@@ -32,6 +32,7 @@ import tyro
 from experiments.bench_throughput import header, machine_info, markdown_table, package_versions, utc_now
 from experiments.common import EXIT_INTERRUPTED, fail, parse
 from noisyjax.config import Config
+from noisyjax.stats import median_to_solve
 
 STEP_TARGET = 150_000
 SECONDS_TARGET = 180.0
@@ -118,11 +119,6 @@ def run_seeds(seeds: list[int], flags: list[str], out: Path, cores: list[int], q
     return summaries
 
 
-def median_or_inf(values: list[float | None]) -> float:
-    """Median with None counted as never (inf)."""
-    return float(np.median([np.inf if v is None else float(v) for v in values]))
-
-
 def report(seeds: list[int], summaries: dict, meta: dict) -> tuple[str, dict]:
     """Markdown table with the medians and the verdict; plus the numbers as a dict."""
     rows = []
@@ -136,8 +132,8 @@ def report(seeds: list[int], summaries: dict, meta: dict) -> tuple[str, dict]:
             f"{s['last100_mean']:.1f}" if s["last100_mean"] is not None else "-",
             f"{ev['mean']:.1f} +/- {ev['std']:.1f} ({ev['episodes']})" if ev else "-",
         ])
-    steps = median_or_inf([summaries[s]["steps_to_solve"] for s in seeds])
-    secs = median_or_inf([summaries[s]["seconds_to_solve"] for s in seeds])
+    steps = median_to_solve([summaries[s]["steps_to_solve"] for s in seeds])
+    secs = median_to_solve([summaries[s]["seconds_to_solve"] for s in seeds])
     solved = sum(summaries[s]["steps_to_solve"] is not None for s in seeds)
 
     def shown(x: float, unit: str) -> str:

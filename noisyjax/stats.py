@@ -161,6 +161,12 @@ def bootstrap_ci(
     return low, high
 
 
+def median_to_solve(values: Sequence[float | None]) -> float:
+    """Median over seeds of the steps (or seconds) to solve, ``None`` (never solved) counted as
+    infinite: the median is ``inf`` when fewer than half solved."""
+    return float(np.median([np.inf if v is None else float(v) for v in values]))
+
+
 def fraction_solved(solve_steps: Sequence[int | None], grid) -> np.ndarray:
     """Fraction of runs whose steps-to-solve is <= each grid step.
 

@@ -10,6 +10,7 @@ from noisyjax.stats import (
     curve_on_grid,
     fraction_solved,
     iqm,
+    median_to_solve,
     moving_average,
     steps_to_solve,
 )
@@ -211,3 +212,10 @@ def test_fraction_solved_table():
 def test_fraction_solved_edge_cases():
     np.testing.assert_allclose(fraction_solved([None, None], [0, 10]), [0.0, 0.0])
     assert np.isnan(fraction_solved([], [0, 10])).all()
+
+
+def test_median_to_solve_counts_unsolved_as_never():
+    assert median_to_solve([300, None, 100]) == 300.0  # [100, 300, inf]
+    assert median_to_solve([10.5, 20.5]) == 15.5
+    assert median_to_solve([100, None, None]) == np.inf  # fewer than half solved
+    assert type(median_to_solve([1, 2, 3])) is float
