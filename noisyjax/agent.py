@@ -48,6 +48,7 @@ SWEEPABLE = (
     "epsilon_start",
     "epsilon_end",
     "huber_delta",
+    "learning_rate_end_fraction",
 )
 
 
@@ -63,12 +64,16 @@ class HParams(NamedTuple):
     epsilon_start: jax.Array
     epsilon_end: jax.Array
     huber_delta: jax.Array
+    learning_rate_end: jax.Array  # learning_rate * learning_rate_end_fraction (host float64)
 
 
 def hparams_from_config(config: Config, **overrides: float) -> HParams:
     """One agent's ``HParams`` from the config, with swept values from ``overrides``."""
     values = {name: getattr(config, name) for name in SWEEPABLE}
     values.update(overrides)
+    # On the host in float64, so that an end of 2e-3 * 0.1 is float32(2e-4) exactly (a float32
+    # product is one ulp off) and a fraction of 1 gives exactly learning_rate.
+    values["learning_rate_end"] = values["learning_rate"] * values.pop("learning_rate_end_fraction")
     if values["max_grad_norm"] is None:
         values["max_grad_norm"] = math.inf
     return HParams(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
@@ -213,6 +218,19 @@ class Agent:
         random_action = jnp.minimum(u[1] * self.num_actions, self.num_actions - 1).astype(jnp.int32)
         return jnp.where(u[0] < self.epsilon(step, hp), random_action, greedy)
 
+    @property
+    def decay_updates(self) -> int:
+        """Updates over which the step size decays: those between warm-up and total_steps."""
+        c = self.config
+        return max(1, (c.total_steps - c.warmup_steps) // c.train_freq)
+
+    def learning_rate(self, updates: jax.Array, hp: HParams) -> jax.Array:
+        """Step size of the update after ``updates`` updates: linear from ``hp.learning_rate``
+        to ``hp.learning_rate_end`` over ``decay_updates``, then constant (exactly
+        ``learning_rate`` when the two are equal)."""
+        frac = jnp.minimum(updates.astype(jnp.float32) / self.decay_updates, 1.0)
+        return hp.learning_rate + frac * (hp.learning_rate_end - hp.learning_rate)
+
     def learn(self, learner: Learner, batch: Batch, keys: jax.Array, hp: HParams) -> Learner:
         """One TD update on ``batch`` (leaves ``[batch, ...]``), then the target sync if due.
 
@@ -248,7 +266,7 @@ class Agent:
         grads = grads * jnp.minimum(1.0, hp.max_grad_norm / jnp.maximum(norm, 1e-12))
         adam = optax.scale_by_adam(eps=hp.adam_eps)
         steps, opt_state = adam.update(grads, learner.opt_state)
-        params = learner.params - hp.learning_rate * steps
+        params = learner.params - self.learning_rate(learner.updates, hp) * steps
 
         updates = learner.updates + 1
         tau = hp.target_tau

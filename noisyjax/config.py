@@ -39,7 +39,10 @@ class Config:
     """Double Q-learning: the online net (its own noise) selects the next action."""
 
     learning_rate: float = 2e-3
-    """Adam step size."""
+    """Adam step size at the first update."""
+    learning_rate_end_fraction: float = 0.1
+    """The step size decays linearly from learning_rate at the first update to this fraction of
+    it at total_steps (README "Defaults"); 1 means a constant learning_rate."""
     adam_eps: float = 1e-8
     """Adam epsilon."""
     max_grad_norm: float | None = 10.0
@@ -52,8 +55,8 @@ class Config:
     """Discount factor."""
     batch_size: int = 128
     """Transitions per update."""
-    buffer_size: int = 100_000
-    """Replay capacity per agent."""
+    buffer_size: int = 30_000
+    """Replay capacity per agent (README "Defaults": a small buffer forgets the early crashes)."""
     warmup_steps: int = 5_000
     """Uniform random actions, no updates, for this many env steps first."""
     train_freq: int = 2
@@ -134,7 +137,10 @@ def validate(c: Config) -> None:
         _fail("target_tau", c.target_tau, "must be in (0, 1]")
     if not c.per_eps > 0:
         _fail("per_eps", c.per_eps, "must be > 0")
-    for name in ["epsilon_start", "epsilon_end", "epsilon_fraction", "per_alpha", "per_beta0"]:
+    for name in [
+        "epsilon_start", "epsilon_end", "epsilon_fraction", "per_alpha", "per_beta0",
+        "learning_rate_end_fraction",
+    ]:
         if not 0.0 <= getattr(c, name) <= 1.0:
             _fail(name, getattr(c, name), "must be in [0, 1]")
     if c.n_step >= c.buffer_size:

@@ -8,7 +8,12 @@ import re
 from noisyjax.agent import SWEEPABLE
 from noisyjax.config import Config
 
-ALIASES = {"lr": "learning_rate", "tau": "target_tau", "eps_end": "epsilon_end"}
+ALIASES = {
+    "lr": "learning_rate",
+    "lr_end_fraction": "learning_rate_end_fraction",
+    "tau": "target_tau",
+    "eps_end": "epsilon_end",
+}
 
 
 class SweepError(ValueError):

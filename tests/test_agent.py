@@ -372,6 +372,42 @@ def test_learn_uses_the_agents_huber_delta():
     assert abs(float(wide_loss) - float(huber_loss)) > 1e-3 * float(huber_loss)
 
 
+def test_learning_rate_decays_linearly_to_its_end_over_the_budget():
+    """Update u takes the step size lr + (end - lr) * min(1, u / U), end = lr * fraction,
+    U = (total_steps - warmup_steps) / train_freq (hand-computed: 1e-2 -> 0 over 500 updates).
+    With fraction 1 the rate is exactly learning_rate at every update (the pre-decay runs)."""
+    agent = make_agent(learning_rate_end_fraction=0.0, total_steps=1100, warmup_steps=100, train_freq=2)
+    assert agent.decay_updates == 500
+    hp = hparams_from_config(agent.config)
+    rates = [float(agent.learning_rate(jnp.int32(u), hp)) for u in (0, 125, 250, 500, 900)]
+    np.testing.assert_allclose(rates, [1e-2, 7.5e-3, 5e-3, 0.0, 0.0], atol=1e-9)
+    constant = make_agent(learning_rate_end_fraction=1.0)
+    hp_c = hparams_from_config(constant.config, learning_rate=3e-3)
+    assert float(hp_c.learning_rate_end) == float(hp_c.learning_rate)  # follows a swept rate
+    default = hparams_from_config(Config())
+    assert default.learning_rate_end == np.float32(2e-4)  # not float32(2e-3) * float32(0.1)
+    for u in (0, 7, 10**6):
+        assert constant.learning_rate(jnp.int32(u), hp_c) == hp_c.learning_rate
+
+
+def test_learn_takes_the_scheduled_step():
+    """learn after u updates equals learn with a constant rate of the scheduled value, and the
+    step shrinks with u: the schedule reaches Adam's step, not only the metrics."""
+    agent = make_agent(learning_rate_end_fraction=0.1)  # 1e-2 -> 1e-3 over 1000 updates
+    learner, batch, hp = learner_and_batch(agent)
+    keys = split_keys(jax.random.PRNGKey(0), 3)
+    late = learner._replace(updates=jnp.int32(600))
+    out = agent.learn(late, batch, keys, hp)
+    scheduled = 1e-2 + 0.6 * (1e-3 - 1e-2)
+    ref = make_agent(learning_rate_end_fraction=1.0).learn(late, batch, keys, hp._replace(
+        learning_rate=jnp.float32(scheduled), learning_rate_end=jnp.float32(scheduled)))
+    np.testing.assert_allclose(out.params, ref.params, rtol=1e-6, atol=1e-9)
+    early = agent.learn(learner, batch, keys, hp)
+    step_early = np.abs(np.asarray(early.params - learner.params)).max()
+    step_late = np.abs(np.asarray(out.params - late.params)).max()
+    np.testing.assert_allclose(step_late / step_early, scheduled / 1e-2, rtol=1e-3)
+
+
 def test_double_q_selector_is_online_net_with_its_own_key():
     """With target == online params and keys[1] == keys[2], double Q-learning selects exactly what
     plain Q-learning does (same net, same noise): identical updates. With keys[1] != keys[2] they

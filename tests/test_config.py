@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,8 @@ INVALID = [
     ("buffer_size", {"buffer_size": -1}),
     ("learning_rate", {"learning_rate": 0}),
     ("learning_rate", {"learning_rate": -1e-3}),
+    ("learning_rate_end_fraction", {"learning_rate_end_fraction": -0.1}),
+    ("learning_rate_end_fraction", {"learning_rate_end_fraction": 1.5}),
     ("gamma", {"gamma": 1.5}),
     ("gamma", {"gamma": -0.1}),
     ("batch_size", {"batch_size": 64, "buffer_size": 32}),
@@ -72,6 +75,8 @@ def test_batch_larger_than_buffer_mentions_both():
         {"max_grad_norm": None},
         {"sigma0": 0.0},
         {"loss": "mse"},
+        {"learning_rate_end_fraction": 0.0},
+        {"learning_rate_end_fraction": 1.0},
     ],
 )
 def test_boundary_values_are_valid(kwargs):
@@ -91,3 +96,46 @@ def test_frozen():
     assert dataclasses.replace(c, gamma=0.5).gamma == 0.5
     with pytest.raises(ValueError, match="gamma"):
         dataclasses.replace(c, gamma=2.0)
+
+
+def _readme_defaults() -> dict[str, str]:
+    """The README's "Defaults" table as {setting: default cell}."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text.split("## Defaults", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split("|")[1:3] for line in section.splitlines()[2:] if line.startswith("|")]
+    return {setting.strip(): default.strip() for setting, default in rows}
+
+
+def _short_float(x: float) -> str:
+    """2e-3 rather than 0.002: how the README writes a learning rate."""
+    mantissa, exponent = f"{x:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def test_readme_defaults_table_states_the_config_defaults():
+    """README "Defaults" names the values Config() really has, so a changed default cannot
+    leave the table (and its evidence) describing another agent."""
+    c = Config()
+    table = _readme_defaults()
+    expected = [
+        ("network", f"{len(c.hidden_sizes)} x {c.hidden_sizes[0]}, all layers noisy, factorised"),
+        ("sigma0", f"{c.sigma0:g}"),
+        ("returns", f"{c.n_step}-step"),
+        (
+            "optimiser",
+            f"lr {_short_float(c.learning_rate)} decaying linearly to "
+            f"{_short_float(c.learning_rate * c.learning_rate_end_fraction)} at the budget",
+        ),
+        ("optimiser", f"eps {_short_float(c.adam_eps)}, clip global norm {c.max_grad_norm:g}"),
+        ("loss", c.loss.upper()),
+        ("batch / buffer", f"{c.batch_size} / {c.buffer_size // 1000}k"),
+        ("train frequency", f"one update every {c.train_freq} env steps"),
+        ("target", f"tau {c.target_tau:g} every update"),
+        ("gamma", f"{c.gamma:g}"),
+        ("warm-up", f"{c.warmup_steps:,} uniform random steps"),
+        ("budget", f"{c.total_steps:,} env steps"),
+        ("evaluation", f"{c.eval_episodes} episodes, {c.eval_policy} weights"),
+    ]
+    assert {setting for setting, _ in expected} <= set(table)
+    for setting, words in expected:
+        assert words in table[setting], (setting, words, table[setting])
