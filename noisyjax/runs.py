@@ -95,13 +95,20 @@ def write_config(run_dir: Path, config: Config, seeds: list[int], extra: dict | 
     (Path(run_dir) / CONFIG_FILE).write_text(json.dumps(payload, indent=1) + "\n")
 
 
+# Config fields added after run folders were first written, each with the value that gives the
+# behaviour of the code that wrote a folder without it (not today's default): an old run then
+# resumes and evaluates as it trained.
+ADDED_FIELDS = {"learning_rate_end_fraction": 1.0}
+
+
 def read_config(run_dir: Path) -> tuple[Config, dict]:
-    """The ``Config`` and the raw payload of a run folder's ``config.json``."""
+    """The ``Config`` and the raw payload of a run folder's ``config.json``; a field the file
+    lacks (an older folder) takes its ``ADDED_FIELDS`` value, else the ``Config`` default."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise RunDirError(f"{run_dir} is not a noisyjax run folder (no {CONFIG_FILE}); check the path")
     payload = json.loads(path.read_text())
-    fields = dict(payload["config"])
+    fields = {**ADDED_FIELDS, **payload["config"]}
     fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
     return Config(**fields), payload
 

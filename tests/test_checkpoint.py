@@ -3,6 +3,8 @@ still loads (the missing field takes the template's value)."""
 
 from __future__ import annotations
 
+import json
+
 import flax.serialization
 import jax
 import numpy as np
@@ -10,6 +12,7 @@ import numpy as np
 from noisyjax.agent import Agent, hparams_from_config
 from noisyjax.checkpoint import STATE_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
 from noisyjax.config import Config
+from noisyjax.runs import CONFIG_FILE, read_config, write_config
 
 
 def small_state(**kw):
@@ -43,3 +46,19 @@ def test_checkpoint_without_a_later_hparam_still_loads(tmp_path):
     assert float(loaded.hparams.huber_delta) == 3.0
     restored = loaded.hparams._replace(huber_delta=state.hparams.huber_delta)
     assert_same(loaded._replace(hparams=restored), state)
+
+
+def test_old_run_folder_keeps_its_constant_learning_rate(tmp_path):
+    """A config.json written before learning_rate_end_fraction existed reads back with 1 (the
+    constant rate it trained with), not today's default decay; a new folder keeps its value."""
+    config = Config(hidden_sizes=(8,), buffer_size=32, batch_size=4)
+    write_config(tmp_path, config, [0])
+    payload = json.loads((tmp_path / CONFIG_FILE).read_text())
+    assert payload["config"]["learning_rate_end_fraction"] == config.learning_rate_end_fraction != 1.0
+    assert read_config(tmp_path)[0] == config
+    del payload["config"]["learning_rate_end_fraction"]
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(payload))
+    old, _ = read_config(tmp_path)
+    assert old.learning_rate_end_fraction == 1.0
+    hp = hparams_from_config(old)
+    assert hp.learning_rate_end == hp.learning_rate
