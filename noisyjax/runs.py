@@ -97,7 +97,9 @@ def write_config(run_dir: Path, config: Config, seeds: list[int], extra: dict | 
 
 # Config fields added after run folders were first written, each with the value that gives the
 # behaviour of the code that wrote a folder without it (not today's default): an old run then
-# resumes and evaluates as it trained.
+# resumes and evaluates as it trained. A field whose default is that old behaviour (huber_delta 1)
+# needs no entry. The checkpoint side is checkpoint.load_checkpoint, which takes a state field the
+# checkpoint lacks from the template the loop builds from this config.
 ADDED_FIELDS = {"learning_rate_end_fraction": 1.0}
 
 
