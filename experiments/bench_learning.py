@@ -1,13 +1,13 @@
 """Sample efficiency on LunarLander-v3: NoisyNet-DQN (``Config()`` defaults) against epsilon-greedy
 DQN (``Config(noisy=False)``, otherwise the same network, optimiser and budget), each trained as ONE
-sweep (one call of ``noisyjax.loop.train`` for all its seeds).
+sweep (one call of ``noisyjax.run.loop.train`` for all its seeds).
 
     python -m experiments.bench_learning                      # seeds 0-9, 80,000 env steps each
     python -m experiments.bench_learning --quick              # seeds 0-4, 6,000 env steps (< 2 minutes)
     python -m experiments.bench_learning --seeds 0-19 --total-steps 250000 --out runs/learning
 
 Writes into --out: ``learning.md`` (table and verdict) and ``learning.json``; the plots of
-``noisyjax.plots.plot_sweep``: ``sweep_returns.png`` (trailing-100 mean return across seeds with a
+``noisyjax.analysis.plots.plot_sweep``: ``sweep_returns.png`` (trailing-100 mean return across seeds with a
 95% bootstrap band, and the IQM), ``sweep_solved.png`` (fraction of seeds solved over env steps),
 ``sweep_sigma.png`` (mean |sigma| per noisy layer); and per agent ``episodes.csv`` and
 ``metrics.csv`` under ``noisy/`` and ``epsilon/``. The final return of an agent is the mean of its
@@ -81,8 +81,8 @@ def run_group(
     name: str, label: str, config: Config, seeds: list[int], out: Path, quiet: bool
 ) -> GroupResult:
     """Train all ``seeds`` of one method in one ``train`` call, logging into ``out/name``."""
-    from noisyjax.loop import RunFiles, train
-    from noisyjax.runs import write_config
+    from noisyjax.io.rundir import write_config
+    from noisyjax.run.loop import RunFiles, train
 
     folder = out / name
     folder.mkdir()
@@ -115,7 +115,7 @@ def final_returns(g: GroupResult, window: int = 100) -> np.ndarray:
 def mean_curve_returns(g: GroupResult, grid: np.ndarray) -> np.ndarray:
     """Each seed's trailing-100 return averaged over the env-step ``grid`` (area under the learning
     curve per env step; points before its first episode are skipped): ``[seeds]``."""
-    from noisyjax.stats import curve_on_grid
+    from noisyjax.analysis.stats import curve_on_grid
 
     out = []
     for s, r in zip(g.end_steps, g.returns):
@@ -126,7 +126,7 @@ def mean_curve_returns(g: GroupResult, grid: np.ndarray) -> np.ndarray:
 
 def iqm_with_ci(x: np.ndarray) -> tuple[float, float, float]:
     """IQM of ``x [seeds]`` and its 95% percentile-bootstrap interval."""
-    from noisyjax.stats import bootstrap_ci, iqm
+    from noisyjax.analysis.stats import bootstrap_ci, iqm
 
     lo, hi = bootstrap_ci(x, iqm, seed=0)
     return iqm(x), lo, hi
@@ -135,7 +135,7 @@ def iqm_with_ci(x: np.ndarray) -> tuple[float, float, float]:
 def iqm_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """IQM(a) - IQM(b) and its 95% bootstrap interval (seeds resampled in pairs: seed k of both
     methods shares its env reset seeds)."""
-    from noisyjax.stats import bootstrap_ci, iqm
+    from noisyjax.analysis.stats import bootstrap_ci, iqm
 
     def diff(x, axis):
         return iqm(np.take(x, 0, axis=-1), axis=axis) - iqm(np.take(x, 1, axis=-1), axis=axis)
@@ -146,7 +146,7 @@ def iqm_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
 
 def sigma_table(g: GroupResult) -> tuple[list[str], list[list[str]]]:
     """Mean |sigma| per noisy layer (mean across seeds) at the first and the last log point."""
-    from noisyjax.runlog import read_csv
+    from noisyjax.io.csvlog import read_csv
 
     first: dict[str, list[float]] = {}
     last: dict[str, list[float]] = {}
@@ -202,7 +202,7 @@ def verdict(diff_final: tuple[float, float, float], diff_mean: tuple[float, floa
 
 def report(groups: list[GroupResult], meta: dict, threshold: float | None) -> tuple[str, dict]:
     """Markdown table, sigma table and verdict; plus the numbers as a dict."""
-    from noisyjax.stats import median_to_solve
+    from noisyjax.analysis.stats import median_to_solve
 
     steps = meta["total_steps"]
     grid = np.linspace(0.0, float(steps), 201)
@@ -246,7 +246,7 @@ def report(groups: list[GroupResult], meta: dict, threshold: float | None) -> tu
         f"--cpu-cores {meta['cpu_cores']}; "
         f"final return = mean of the last 100 training episodes; solved = last-100 mean >= "
         f"{threshold if threshold is not None else 'n/a'}. Intervals: 95% percentile bootstrap over seeds "
-        "(noisyjax.stats.bootstrap_ci, 2,000 resamples).",
+        "(noisyjax.analysis.stats.bootstrap_ci, 2,000 resamples).",
         "",
         table,
         "",
@@ -270,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(Args, argv, description=__doc__)
     from noisyjax.config import Config
-    from noisyjax.runs import RunDirError, create_run_dir, default_run_dir
-    from noisyjax.sweeps import SweepError, parse_seeds
+    from noisyjax.io.rundir import RunDirError, create_run_dir, default_run_dir
+    from noisyjax.run.sweeps import SweepError, parse_seeds
 
     seeds_text = args.seeds if args.seeds is not None else ("0-4" if args.quick else "0-9")
     total = args.total_steps if args.total_steps is not None else (6_000 if args.quick else 80_000)
@@ -303,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         run_group(name, label, config, seeds, out, args.quiet)
         for (name, label), config in zip(GROUPS, (noisy, epsilon))
     ]
-    from noisyjax import plots
-    from noisyjax.envs import solve_threshold
+    from noisyjax.analysis import plots
+    from noisyjax.run.envs import solve_threshold
 
     threshold = solve_threshold(noisy.env, noisy.solve_threshold)
     plots.plot_sweep({g.label: g.dirs for g in groups}, out, threshold)
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_devices": {g.label: g.devices for g in groups}, "threshold": threshold,
         "wall_time_s": time.perf_counter() - t0, **numbers,
     }
-    from noisyjax.runs import write_json
+    from noisyjax.io.rundir import write_json
 
     write_json(out / "learning.json", payload)
     print(f"wrote {out}/learning.md, learning.json and the plots", file=sys.stderr)

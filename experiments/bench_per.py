@@ -4,12 +4,12 @@
     python -m experiments.bench_per --capacity 50000 --batch-size 64 --branching 8 16
     python -m experiments.bench_per --quick              # tiny sizes, for tests
 
-Candidates (same contract as ``noisyjax.per``: recompute-from-children, never ``+= delta``):
+Candidates (same contract as ``noisyjax.replay.per``: recompute-from-children, never ``+= delta``):
   binary-heap   a binary sum tree in one flat array, leaves padded to the next power of two (the
                 classic layout); ``update`` recomputes each ancestor from its two children;
   cumsum        a flat priority array; every ``sample`` runs a fresh ``cumsum`` + ``searchsorted``
                 (O(capacity) per sample, O(batch) per update; no tree, nothing to drift);
-  kary-k        ``noisyjax.per``'s level-by-level k-ary sum tree (k = 2 is a binary tree with the
+  kary-k        ``noisyjax.replay.per``'s level-by-level k-ary sum tree (k = 2 is a binary tree with the
                 same layout; the default ``--branching`` list is timed).
 
 Prints the median microseconds of one call (each call timed alone and blocked until ready; the
@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.common import parse
-from noisyjax import per
+from noisyjax.replay import per
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Args:
 
 class Impl(NamedTuple):
     """One candidate: ``init(capacity)``, ``add(s, w, r, ready)``, ``update(s, idx, td, a, e)``,
-    ``sample(s, key, batch, beta)`` with ``noisyjax.per``'s contract."""
+    ``sample(s, key, batch, beta)`` with ``noisyjax.replay.per``'s contract."""
 
     init: Callable
     add: Callable

@@ -31,8 +31,8 @@ import tyro
 
 from experiments.bench_throughput import header, machine_info, markdown_table, package_versions, utc_now
 from experiments.common import EXIT_INTERRUPTED, fail, parse
+from noisyjax.analysis.stats import median_to_solve
 from noisyjax.config import Config
-from noisyjax.stats import median_to_solve
 
 STEP_TARGET = 150_000
 SECONDS_TARGET = 180.0
@@ -172,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the seeds, write the report; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse(Args, argv, description=__doc__)
-    from noisyjax import cpu
-    from noisyjax.runs import RunDirError, create_run_dir, default_run_dir, write_json
-    from noisyjax.sweeps import SweepError, parse_seeds
+    from noisyjax.io.rundir import RunDirError, create_run_dir, default_run_dir, write_json
+    from noisyjax.run import cpu
+    from noisyjax.run.sweeps import SweepError, parse_seeds
 
     config = args.config
     if args.quick:

@@ -22,10 +22,10 @@ import numpy as np
 import tyro
 
 from experiments.common import fail, parse
-from noisyjax.agent import Agent, Transition
+from noisyjax.agent.agent import Agent, Transition
 from noisyjax.config import Config
-from noisyjax.devices import agent_mesh, over_devices, use_cpu_devices
-from noisyjax.loop import stack_hparams
+from noisyjax.run.devices import agent_mesh, over_devices, use_cpu_devices
+from noisyjax.run.loop import stack_hparams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +64,7 @@ def time_step(config: Config, n: int, obs_dim: int, num_actions: int, calls: int
         truncated=np.zeros(n, bool),
     )
     obs = tr.next_obs
-    # As in noisyjax.loop: the step compiled with or without the update, the host deciding.
+    # As in noisyjax.run.loop: the step compiled with or without the update, the host deciding.
     fill, step = (
         jax.jit(over_devices(functools.partial(agent.step_batch, update=due), mesh), donate_argnums=0)
         for due in (False, config.train_freq == 1)

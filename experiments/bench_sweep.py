@@ -5,14 +5,14 @@
     python -m experiments.bench_sweep --quick                  # seconds: for tests
     python -m experiments.bench_sweep --no-pinned              # without the pinned 1-agent row
 
-Each (width, agent axis) runs the real training loop (``noisyjax.loop.train``: host envs, one
+Each (width, agent axis) runs the real training loop (``noisyjax.run.loop.train``: host envs, one
 jitted step per env step, updates every ``train_freq`` steps) in a fresh subprocess, so that
 its peak resident memory (``ru_maxrss``) is its own. Throughput counts only the env steps after
 the warm-up and the first update (compilation) are over. Widths are measured in the order given,
 alternating axes; on a shared machine compare ratios from one run.
 
 Each row runs as ``experiments.sweep --cpu-cores all`` does: one XLA CPU device per core, and
-the agents split evenly across them (``noisyjax.devices``). One agent alone runs faster pinned
+the agents split evenly across them (``noisyjax.run.devices``). One agent alone runs faster pinned
 to one core (``--cpu-cores one``, the default of ``experiments.lunar``: its tiny XLA ops lose more
 to cross-core hand-offs than they gain), so by default one more row runs width 1 that way, and
 every row is also compared with the best single-agent figure of the run ("vs best 1").
@@ -60,10 +60,10 @@ class Args:
 
 
 def loop_throughput(config: Config, width: int, start: int) -> float:
-    """Aggregate env steps/s of ``noisyjax.loop.train`` for ``width`` agents (seeds 0..width-1),
+    """Aggregate env steps/s of ``noisyjax.run.loop.train`` for ``width`` agents (seeds 0..width-1),
     counted from the first log point at or after env step ``start`` (set it past the warm-up and
     the first update, which compiles) to the end of ``config.total_steps``."""
-    from noisyjax.loop import train
+    from noisyjax.run.loop import train
 
     result = train(config, list(range(width)), evaluate_at_end=False)
     times = dict(result.log_times)

@@ -5,7 +5,7 @@ steps/s of the whole training loop (one agent, LunarLander-v3) with each switch.
     python -m experiments.bench_switches --quick         # seconds: for tests
 
 Update cost: ``experiments.bench_step``'s timing of the jitted agent step (act + update every
-step minus act only) at batch 128. Loop throughput: ``noisyjax.loop.train`` after the warm-up and
+step minus act only) at batch 128. Loop throughput: ``noisyjax.run.loop.train`` after the warm-up and
 the first (compiling) update; the variants take turns for ``--rounds`` rounds so that a shared
 machine's load falls on all of them alike; the median is reported. Compare figures from one run.
 """

@@ -189,8 +189,8 @@ def zoo_config(total_steps: int) -> Config:
 
 
 def _time_noisyjax(config: Config, warmup: int, steps: int, seed: int) -> float:
-    from noisyjax import cpu
-    from noisyjax.loop import train
+    from noisyjax.run import cpu
+    from noisyjax.run.loop import train
 
     cpu.apply(config.cpu_cores)  # as experiments.lunar runs it (one core by default)
     result = train(config, [seed], evaluate_at_end=False)
@@ -249,7 +249,7 @@ def _time_floor(warmup: int, steps: int, seed: int, cores: str = "one") -> float
     import numpy as np
     import optax
 
-    from noisyjax import cpu
+    from noisyjax.run import cpu
 
     cpu.apply(cores)
     sizes = (8, *ZOO["hidden"], 4)
@@ -320,7 +320,7 @@ def _time_env(name: str, warmup: int, steps: int, seed: int) -> float:
         return _time_gym_env(warmup, steps, seed)
     import numpy as np
 
-    from noisyjax.envs import HostEnvs
+    from noisyjax.run.envs import HostEnvs
 
     actions = np.random.default_rng(seed).integers(0, 4, warmup + steps).astype(np.int32)
     envs = HostEnvs(ENV_ID, [seed])
@@ -522,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--rows {' '.join(unknown)}: unknown row; choose from {' '.join(known)}")
     wanted = [r for r in ROWS if r.name in args.rows or r.name == BASELINE]
 
-    from noisyjax.runs import RunDirError, create_run_dir, default_run_dir
+    from noisyjax.io.rundir import RunDirError, create_run_dir, default_run_dir
 
     out = args.out or default_run_dir("bench-throughput")
     try:

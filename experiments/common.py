@@ -81,8 +81,8 @@ def _flag_names(message: str) -> str:
 def check_resumable(saved, requested, run_dir: Path, what: str = "run") -> None:
     """Refuse a resume whose flags change a saved Config field, of a finished run, or of a folder
     without a checkpoint (one ``error:`` line, exit 2)."""
-    from noisyjax.checkpoint import latest_checkpoint
-    from noisyjax.runs import CHECKPOINT_DIR, SUMMARY_FILE
+    from noisyjax.io.checkpoint import latest_checkpoint
+    from noisyjax.io.rundir import CHECKPOINT_DIR, SUMMARY_FILE
 
     for field in dataclasses.fields(saved):
         old, new = getattr(saved, field.name), getattr(requested, field.name)
@@ -117,10 +117,10 @@ def preset_default(cls: type[T], argv: list[str]) -> T | None:
 
 def request_devices(config) -> None:
     """For ``config.cpu_cores == 'all'`` ask XLA for one CPU device per allowed core, so that a
-    sweep's agents are split across cores (``noisyjax.devices``). Call it before the first JAX
+    sweep's agents are split across cores (``noisyjax.run.devices``). Call it before the first JAX
     computation; later it changes nothing."""
-    from noisyjax import cpu
-    from noisyjax.devices import use_cpu_devices
+    from noisyjax.run import cpu
+    from noisyjax.run.devices import use_cpu_devices
 
     if config.cpu_cores == "all":
         use_cpu_devices(len(cpu.allowed_cores()))
@@ -134,8 +134,8 @@ def apply_cpu_cores(config, quiet: bool) -> None:
 
 
 def pin_cores(config, quiet: bool) -> None:
-    """Apply ``config.cpu_cores`` to this process (see ``noisyjax.cpu``) and say so."""
-    from noisyjax import cpu
+    """Apply ``config.cpu_cores`` to this process (see ``noisyjax.run.cpu``) and say so."""
+    from noisyjax.run import cpu
 
     core = cpu.apply(config.cpu_cores)
     if core is not None and not quiet:

@@ -15,9 +15,9 @@ import numpy as np
 import tyro
 
 from experiments.common import fail, parse, pin_cores
-from noisyjax.evaluation import evaluate, record_episode
-from noisyjax.restore import load_run
-from noisyjax.runs import RunDirError
+from noisyjax.io.restore import load_run
+from noisyjax.io.rundir import RunDirError
+from noisyjax.run.evaluation import evaluate, record_episode
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "solved_fraction": None,
     }
     threshold = agent.config.solve_threshold
-    from noisyjax.envs import solve_threshold
+    from noisyjax.run.envs import solve_threshold
 
     threshold = solve_threshold(agent.config.env, threshold)
     if threshold is not None:

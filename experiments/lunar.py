@@ -24,9 +24,7 @@ from experiments.common import (
     preset_default,
 )
 from noisyjax.config import Config
-from noisyjax.envs import EnvError, check_env_id
-from noisyjax.loop import RunFiles, train
-from noisyjax.runs import (
+from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     RunDirError,
     create_run_dir,
@@ -34,7 +32,9 @@ from noisyjax.runs import (
     read_config,
     write_config,
 )
-from noisyjax.summary import finish_agent_dir
+from noisyjax.io.summary import finish_agent_dir
+from noisyjax.run.envs import EnvError, check_env_id
+from noisyjax.run.loop import RunFiles, train
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,7 @@
 
 Three measurements, with the library's own functions (one agent, after the warm-up):
 
-1. the whole loop: ``noisyjax.loop.train``, timed between two of its log points
+1. the whole loop: ``noisyjax.run.loop.train``, timed between two of its log points
    (``TrainResult.log_times``);
 2. a timed copy of that loop's body (``timed_loop``: the same ``HostEnvs``, jitted
    ``Agent.step_batch``, ``act_batch``, ``reset_metrics`` and ``sigma_stats`` calls and the same
@@ -18,7 +18,7 @@ Three measurements, with the library's own functions (one agent, after the warm-
    (action selection) and ``QNetwork.noise`` (one noise draw, amortised over 64 draws in one
    call). They are shown as "of which" estimates.
 
-Copy and loop are alternated; the table reports medians. If ``noisyjax.loop.train`` changes, the
+Copy and loop are alternated; the table reports medians. If ``noisyjax.run.loop.train`` changes, the
 copy's total drifts from the loop's: the table prints both so that drift shows.
 """
 
@@ -75,9 +75,9 @@ def window(config: Config, steps: int) -> tuple[int, int]:
 
 
 def time_train(config: Config, steps: int, seed: int) -> tuple[float, int]:
-    """Microseconds per env step of ``noisyjax.loop.train`` (one agent) over the timed window.
+    """Microseconds per env step of ``noisyjax.run.loop.train`` (one agent) over the timed window.
     Returns ``(us per step, timed steps)``."""
-    from noisyjax.loop import train
+    from noisyjax.run.loop import train
 
     start, end = window(config, steps)
     result = train(dataclasses.replace(config, total_steps=end), [seed], evaluate_at_end=False)
@@ -86,16 +86,16 @@ def time_train(config: Config, steps: int, seed: int) -> tuple[float, int]:
 
 
 def timed_loop(config: Config, steps: int, seed: int) -> dict:
-    """The body of ``noisyjax.loop.train`` (one agent, no files) with a clock read around each
+    """The body of ``noisyjax.run.loop.train`` (one agent, no files) with a clock read around each
     part. Returns seconds per part summed over the timed window (``PARTS``, plus ``total``), the
     number of timed steps and of steps that ran a TD update."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from noisyjax.agent import Agent, Transition
-    from noisyjax.envs import HostEnvs, solve_threshold
-    from noisyjax.loop import WINDOW, stack_hparams
+    from noisyjax.agent.agent import Agent, Transition
+    from noisyjax.run.envs import HostEnvs, solve_threshold
+    from noisyjax.run.loop import WINDOW, stack_hparams
 
     start, end = window(config, steps)
     config = dataclasses.replace(config, total_steps=end)
@@ -104,7 +104,7 @@ def timed_loop(config: Config, steps: int, seed: int) -> dict:
     envs = HostEnvs(config.env, seeds)
     agent = Agent(config, envs.obs_dim, envs.num_actions)
     threshold = solve_threshold(config.env, config.solve_threshold)
-    # As in noisyjax.loop: the step compiled with and without the update, chosen by the host.
+    # As in noisyjax.run.loop: the step compiled with and without the update, chosen by the host.
     step_fns = {
         due: jax.jit(functools.partial(agent.step_batch, update=due), donate_argnums=0)
         for due in (False, True)
@@ -190,9 +190,9 @@ def microbenchmarks(config: Config, seed: int, calls: int, repeats: int) -> dict
     import jax.numpy as jnp
     import numpy as np
 
-    from noisyjax.agent import Agent, Transition
-    from noisyjax.envs import HostEnvs
-    from noisyjax.loop import stack_hparams
+    from noisyjax.agent.agent import Agent, Transition
+    from noisyjax.run.envs import HostEnvs
+    from noisyjax.run.loop import stack_hparams
 
     envs = HostEnvs(config.env, [seed])
     obs_dim, num_actions = envs.obs_dim, envs.num_actions
@@ -330,7 +330,7 @@ def render(config: Config, train_us: list[float], runs: list[dict], micro: dict[
     table_rows.append(["**total of the timed copy of the loop**", f"**{_us(total)}**", "100%"])
     spread = f"; min {min(train_us):,.0f}, max {max(train_us):,.0f}" if len(train_us) > 1 else ""
     table_rows.append([
-        f"whole loop, noisyjax.loop.train (not instrumented{spread})", _us(loop_us),
+        f"whole loop, noisyjax.run.loop.train (not instrumented{spread})", _us(loop_us),
         f"{100 * loop_us / total:.1f}%",
     ])
     env_us, compute_us = rows[0][1], rows[1][1] - rows[4][1]  # the agent step less its input transfer
@@ -340,7 +340,7 @@ def render(config: Config, train_us: list[float], runs: list[dict], micro: dict[
         meta["header"],
         f"Default Config (hidden {tuple(config.hidden_sizes)}, noisy={config.noisy}, batch "
         f"{config.batch_size}, train_freq {config.train_freq}, one agent); microseconds per env step. "
-        f"noisyjax.loop.train ran {1e6 / loop_us:,.0f} env steps/s here.",
+        f"noisyjax.run.loop.train ran {1e6 / loop_us:,.0f} env steps/s here.",
         "",
         markdown_table(["part of one training step", "us / env step", "% of total"], table_rows),
         "",
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         if value < 1:
             fail(f"{flag} {value} is invalid: must be a positive integer")
     if args.out is not None:
-        from noisyjax.runs import RunDirError, create_run_dir
+        from noisyjax.io.rundir import RunDirError, create_run_dir
 
         try:
             create_run_dir(args.out)

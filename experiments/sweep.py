@@ -29,9 +29,7 @@ from experiments.common import (
     request_devices,
 )
 from noisyjax.config import Config
-from noisyjax.envs import EnvError, check_env_id
-from noisyjax.loop import RunFiles, train
-from noisyjax.runs import (
+from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     SUMMARY_FILE,
     RunDirError,
@@ -41,8 +39,10 @@ from noisyjax.runs import (
     write_config,
     write_json,
 )
-from noisyjax.summary import finish_agent_dir
-from noisyjax.sweeps import (
+from noisyjax.io.summary import finish_agent_dir
+from noisyjax.run.envs import EnvError, check_env_id
+from noisyjax.run.loop import RunFiles, train
+from noisyjax.run.sweeps import (
     SweepError,
     available_memory,
     bytes_per_agent,
@@ -137,7 +137,7 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
     if not quiet:
         print(f"sweep folder: {out} ({len(seeds)} agents)", file=sys.stderr)
     pin_cores(config, quiet)
-    from noisyjax.devices import agent_mesh
+    from noisyjax.run.devices import agent_mesh
 
     mesh = agent_mesh(len(seeds))  # the split train will use; said before the long wait
     if mesh is not None and not quiet:
@@ -156,7 +156,7 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
     groups: dict[str, list[Path]] = {}
     for d, o in zip(dirs, overrides):
         groups.setdefault(label(o), []).append(d)
-    from noisyjax import plots
+    from noisyjax.analysis import plots
 
     plots.plot_sweep(groups, out, result.threshold)
     solved = [r["steps_to_solve"] for r in rows if r["steps_to_solve"] is not None]

@@ -1,6 +1,6 @@
 """noisyjax: Noisy Networks for exploration in deep Q-learning, in JAX."""
 
-from noisyjax.agent import (
+from noisyjax.agent.agent import (
     SWEEPABLE,
     Agent,
     AgentState,
@@ -9,11 +9,10 @@ from noisyjax.agent import (
     Transition,
     hparams_from_config,
 )
+from noisyjax.agent.losses import discount_from_termination, huber, td_error, td_loss, td_target
 from noisyjax.config import PRESETS, Config, preset_config
-from noisyjax.loop import AgentResult, TrainResult, train
-from noisyjax.losses import discount_from_termination, huber, td_error, td_loss, td_target
-from noisyjax.networks import QNetwork, mean_abs_sigma
-from noisyjax.noisy import (
+from noisyjax.nn.networks import QNetwork, mean_abs_sigma
+from noisyjax.nn.noisy import (
     NoisyDense,
     factorised_noise,
     noise_sample,
@@ -22,9 +21,10 @@ from noisyjax.noisy import (
     scale_noise,
     unit_normals,
 )
-from noisyjax.nstep import Batch, batch_from_transitions, gather, nstep_return, sample_uniform
-from noisyjax.per import PriorityState, per_add, per_init, per_sample, per_update
-from noisyjax.replay import ReplayState, can_sample, replay_add, replay_init, replay_sample
+from noisyjax.replay.nstep import Batch, batch_from_transitions, gather, nstep_return, sample_uniform
+from noisyjax.replay.per import PriorityState, per_add, per_init, per_sample, per_update
+from noisyjax.replay.uniform import ReplayState, can_sample, replay_add, replay_init, replay_sample
+from noisyjax.run.loop import AgentResult, TrainResult, train
 
 __all__ = [
     "PRESETS",

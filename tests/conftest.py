@@ -27,7 +27,7 @@ def _restore_cpu_affinity():
     """Entry points pin the process to one core (Config.cpu_cores), also inside module-scoped
     fixtures; give every test the session's starting affinity back, so one test's pinning never
     changes the next test's process."""
-    from noisyjax import cpu
+    from noisyjax.run import cpu
 
     if _START_AFFINITY is not None and os.sched_getaffinity(0) != _START_AFFINITY:
         cpu.set_affinity(_START_AFFINITY)

@@ -1,0 +1,443 @@
+"""The agent's typed state and its pure step functions: act, learn, and one step per env step.
+
+Everything here is pure: the state (params, target, optimiser, replay, key, counters) goes in and
+comes out. ``Agent`` holds only static things (the network and the Config); its methods never
+touch ``self`` beyond reading them, so ``jax.jit`` can close over it.
+
+Agents of a sweep share a leading agent axis. Integer work (replay writes, sampling, key splits)
+is vmapped; float work (forward passes, gradients, Adam) goes through ``over_agents``, which is
+either exact (unrolled, or ``jax.lax.map`` past 16 agents: bitwise equal to the single agent
+at any width) or ``jax.vmap``
+(faster on accelerators, but XLA may pick other matmul kernels per width, so results can differ
+by ulps between widths). See README.md, "Reproducibility".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.flatten_util import ravel_pytree
+
+from noisyjax.agent.losses import td_error, td_loss
+from noisyjax.config import Config
+from noisyjax.nn.networks import QNetwork, mean_abs_sigma
+from noisyjax.replay.nstep import Batch, gather, uniform_slots
+from noisyjax.replay.per import PriorityState, per_add, per_init, per_sample, per_update
+from noisyjax.replay.uniform import ReplayState, replay_add, replay_init
+
+# Widest agent axis that exact mode unrolls. Compile time grows with it (about 40 s for 10 agents
+# of the default network on this 2-core CPU, 90 s for 16), but a rolled lax.map body ran 2-3x
+# slower per agent here, while 10 unrolled agents cost within about 20% of vmap.
+UNROLL_MAX = 16
+
+# Settings that may differ between agents of one sweep: floats that change no shape.
+SWEEPABLE = (
+    "learning_rate",
+    "sigma0",
+    "gamma",
+    "target_tau",
+    "max_grad_norm",
+    "adam_eps",
+    "epsilon_start",
+    "epsilon_end",
+    "huber_delta",
+    "learning_rate_end_fraction",
+)
+
+
+class HParams(NamedTuple):
+    """Per-agent float settings (each a scalar; ``[agents]`` on the agent axis)."""
+
+    learning_rate: jax.Array
+    sigma0: jax.Array
+    gamma: jax.Array
+    target_tau: jax.Array
+    max_grad_norm: jax.Array  # inf means no clipping
+    adam_eps: jax.Array
+    epsilon_start: jax.Array
+    epsilon_end: jax.Array
+    huber_delta: jax.Array
+    learning_rate_end: jax.Array  # learning_rate * learning_rate_end_fraction (host float64)
+
+
+def hparams_from_config(config: Config, **overrides: float) -> HParams:
+    """One agent's ``HParams`` from the config, with swept values from ``overrides``."""
+    values = {name: getattr(config, name) for name in SWEEPABLE}
+    values.update(overrides)
+    # On the host in float64, so that an end of 2e-3 * 0.1 is float32(2e-4) exactly (a float32
+    # product is one ulp off) and a fraction of 1 gives exactly learning_rate.
+    values["learning_rate_end"] = values["learning_rate"] * values.pop("learning_rate_end_fraction")
+    if values["max_grad_norm"] is None:
+        values["max_grad_norm"] = math.inf
+    return HParams(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
+
+
+class Transition(NamedTuple):
+    """One env step ``(s_tm1, a_tm1, r_t, s_t, terminated_t)``; ``s_t`` is the real next
+    observation, also when the episode was truncated or terminated there."""
+
+    obs: jax.Array  # [obs_dim] float32
+    action: jax.Array  # [] int32
+    reward: jax.Array  # [] float32
+    next_obs: jax.Array  # [obs_dim] float32
+    terminated: jax.Array  # [] bool: True only for a real termination, never for truncation
+    truncated: jax.Array  # [] bool: the episode was cut here by a time limit (bootstrap from s_t)
+
+
+class Metrics(NamedTuple):
+    """Running sums since the host last read them (reset by ``Agent.reset_metrics``)."""
+
+    loss_sum: jax.Array
+    q_sum: jax.Array
+    count: jax.Array
+
+
+class Learner(NamedTuple):
+    """What an update changes. Parameters are kept as flat float32 vectors ``[num_params]``
+    (``Agent.param_tree`` gives the Flax dict back): a jitted call costs about a microsecond per
+    array it returns, and one vector instead of dozens of leaves per copy (online, target, two
+    Adam moments) saves most of the per-step dispatch time."""
+
+    params: jax.Array  # [num_params]
+    target_params: jax.Array  # [num_params]
+    opt_state: Any  # optax ScaleByAdamState over the flat vector
+    updates: jax.Array  # int32 []: updates done
+    metrics: Metrics
+
+
+class AgentState(NamedTuple):
+    """The whole state of one agent (every leaf gains a leading ``[agents]`` axis in a sweep)."""
+
+    learner: Learner
+    replay: ReplayState
+    key: jax.Array  # uint32 [2]
+    step: jax.Array  # int32 []: env steps taken (transitions added)
+    hparams: HParams
+    priority: PriorityState | None = None  # prioritised replay's sum tree; None: uniform replay
+
+
+def split_keys(key: jax.Array, n: int) -> jax.Array:
+    """``n`` independent keys from one key (``[n, 2]``)."""
+    return jax.random.split(key, n)
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    """Static description of a NoisyNet-DQN agent; methods are pure functions of the state."""
+
+    config: Config
+    obs_dim: int
+    num_actions: int
+
+    @property
+    def network(self) -> QNetwork:
+        c = self.config
+        return QNetwork(
+            num_actions=self.num_actions,
+            hidden_sizes=tuple(c.hidden_sizes),
+            noisy=c.noisy,
+            factorised=c.factorised,
+            sigma0=c.sigma0,
+            dueling=c.dueling,
+        )
+
+    @functools.cached_property
+    def _unravel(self) -> Callable:
+        shapes = jax.eval_shape(self.network.init, jax.random.PRNGKey(0), jnp.zeros((self.obs_dim,)))
+        _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
+        return unravel
+
+    def param_tree(self, flat_params: jax.Array) -> Any:
+        """The Flax params dict of a flat parameter vector ``[num_params]``."""
+        return self._unravel(flat_params)
+
+    # ----- single agent -------------------------------------------------------------------
+
+    def init(self, key: jax.Array, hparams: HParams) -> AgentState:
+        """Fresh agent from its own key: params (sigma from ``hparams.sigma0``), empty replay."""
+        k_params, k_agent = split_keys(key, 2)
+        dummy = jnp.zeros((self.obs_dim,), jnp.float32)
+        params = self.network.init(k_params, dummy)
+        if self.config.noisy and self.config.factorised:
+            params = _set_factorised_sigma(params, hparams.sigma0)
+        params, _ = ravel_pytree(params)
+        example = Transition(
+            obs=dummy,
+            action=jnp.zeros((), jnp.int32),
+            reward=jnp.zeros((), jnp.float32),
+            next_obs=dummy,
+            terminated=jnp.zeros((), jnp.bool_),
+            truncated=jnp.zeros((), jnp.bool_),
+        )
+        learner = Learner(
+            params=params,
+            target_params=params,
+            opt_state=optax.scale_by_adam().init(params),
+            updates=jnp.zeros((), jnp.int32),
+            metrics=Metrics(jnp.zeros(()), jnp.zeros(()), jnp.zeros((), jnp.int32)),
+        )
+        return AgentState(
+            learner=learner,
+            replay=replay_init(example, self.config.buffer_size),
+            key=k_agent,
+            step=jnp.zeros((), jnp.int32),
+            hparams=hparams,
+            priority=per_init(self.config.buffer_size) if self.config.per else None,
+        )
+
+    def q_values(self, params: jax.Array, obs: jax.Array, key: jax.Array | None) -> jax.Array:
+        """``obs [..., obs_dim] -> Q [..., actions]`` for flat ``params [num_params]``;
+        ``key=None`` means mean weights."""
+        return self.network.apply(self.param_tree(params), obs, key)
+
+    def epsilon(self, step: jax.Array, hp: HParams) -> jax.Array:
+        """Exploration rate at env step ``step``: 1 during warm-up; then 0 for noisy nets, or a
+        linear decay from epsilon_start to epsilon_end over epsilon_fraction * total_steps."""
+        c = self.config
+        warm = step < c.warmup_steps
+        if c.noisy:
+            return jnp.where(warm, 1.0, 0.0)
+        span = max(c.epsilon_fraction * c.total_steps, 1.0)
+        frac = jnp.minimum(step.astype(jnp.float32) / span, 1.0)
+        eps = hp.epsilon_start + frac * (hp.epsilon_end - hp.epsilon_start)
+        return jnp.where(warm, 1.0, eps)
+
+    def policy(self, params: Any, obs: jax.Array, key: jax.Array, step: jax.Array, hp: HParams):
+        """Action for ``obs [obs_dim]``: greedy on freshly-noised Q, or uniform with prob epsilon."""
+        k_noise, k_explore = split_keys(key, 2)
+        q = self.q_values(params, obs, k_noise)
+        greedy = jnp.argmax(q).astype(jnp.int32)
+        u = jax.random.uniform(k_explore, (2,))  # [explore?, which random action]
+        random_action = jnp.minimum(u[1] * self.num_actions, self.num_actions - 1).astype(jnp.int32)
+        return jnp.where(u[0] < self.epsilon(step, hp), random_action, greedy)
+
+    @property
+    def decay_updates(self) -> int:
+        """Updates over which the step size decays: those between warm-up and total_steps."""
+        c = self.config
+        return max(1, (c.total_steps - c.warmup_steps) // c.train_freq)
+
+    def learning_rate(self, updates: jax.Array, hp: HParams) -> jax.Array:
+        """Step size of the update after ``updates`` updates: linear from ``hp.learning_rate``
+        to ``hp.learning_rate_end`` over ``decay_updates``, then constant (exactly
+        ``learning_rate`` when the two are equal)."""
+        frac = jnp.minimum(updates.astype(jnp.float32) / self.decay_updates, 1.0)
+        return hp.learning_rate + frac * (hp.learning_rate_end - hp.learning_rate)
+
+    def learn(self, learner: Learner, batch: Batch, keys: jax.Array, hp: HParams) -> Learner:
+        """One TD update on ``batch`` (leaves ``[batch, ...]``), then the target sync if due.
+
+        ``keys [3, 2]``: independent noise for the online net on s_tm1, the target net on s_t,
+        and the online selector on s_t (NoisyNet paper, Algorithm 1). Each is one sample held
+        fixed across the batch. ``batch.discount`` already holds gamma^n and the termination mask.
+        """
+        return self.learn_with_errors(learner, batch, keys, hp)[0]
+
+    def learn_with_errors(
+        self, learner: Learner, batch: Batch, keys: jax.Array, hp: HParams
+    ) -> tuple[Learner, jax.Array]:
+        """``learn``, also returning the TD errors ``[batch]`` of the update (for priorities)."""
+        c = self.config
+        k_online, k_target, k_select = keys[0], keys[1], keys[2]
+        discount_t = batch.discount
+        q_t_target = self.q_values(learner.target_params, batch.next_obs, k_target)
+        q_t_select = None
+        if c.double_q:
+            q_t_select = self.q_values(learner.params, batch.next_obs, k_select)
+
+        def loss_fn(params):
+            q_tm1 = self.q_values(params, batch.obs, k_online)  # [batch, actions]
+            errors = jax.vmap(td_error)(
+                q_tm1, batch.action, batch.reward, discount_t, q_t_target, q_t_select
+            )
+            q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=1)
+            loss = td_loss(errors, c.loss, batch.weight, hp.huber_delta)
+            return loss, (jnp.mean(q_taken), errors)
+
+        (loss, (mean_q, errors)), grads = jax.value_and_grad(loss_fn, has_aux=True)(learner.params)
+        norm = jnp.sqrt(jnp.sum(grads**2))
+        grads = grads * jnp.minimum(1.0, hp.max_grad_norm / jnp.maximum(norm, 1e-12))
+        adam = optax.scale_by_adam(eps=hp.adam_eps)
+        steps, opt_state = adam.update(grads, learner.opt_state)
+        params = learner.params - self.learning_rate(learner.updates, hp) * steps
+
+        updates = learner.updates + 1
+        tau = hp.target_tau
+        target = jax.lax.cond(
+            updates % c.target_update_period == 0,
+            lambda: tau * params + (1.0 - tau) * learner.target_params,
+            lambda: learner.target_params,
+        )
+        m = learner.metrics
+        metrics = Metrics(m.loss_sum + loss, m.q_sum + mean_q, m.count + 1)
+        return Learner(params, target, opt_state, updates, metrics), errors
+
+    def update_due(self, step: jax.Array, size: jax.Array) -> jax.Array:
+        """Whether an update follows the ``step``-th transition (counters shared by all agents)."""
+        c = self.config
+        # size - (n - 1): the newest n - 1 transitions cannot be sampled yet (n-step windows).
+        return (step >= c.warmup_steps) & (step % c.train_freq == 0) & (size - (c.n_step - 1) >= c.batch_size)
+
+    def update_due_at(self, step: int) -> bool:
+        """``update_due`` on the host: whether the jitted step that adds the ``step``-th
+        transition updates (the replay then holds ``min(step, buffer_size)`` transitions)."""
+        return bool(self.update_due(step, min(step, self.config.buffer_size)))
+
+    def step(self, state: AgentState, transition: Transition, obs: jax.Array):
+        """One env step of one agent: add ``transition``, update if due (the learner syncs its
+        target when due), then act on ``obs [obs_dim]`` (the next episode's first observation if
+        the last one ended). Returns ``(state, action [])``."""
+        states, actions = self.step_batch(
+            jax.tree.map(lambda x: x[None], state),
+            jax.tree.map(lambda x: x[None], transition),
+            obs[None],
+        )
+        return jax.tree.map(lambda x: x[0], states), actions[0]
+
+    def act(self, state: AgentState, obs: jax.Array):
+        """Act on ``obs [obs_dim]`` without adding a transition (the first step of a run)."""
+        states, actions = self.act_batch(jax.tree.map(lambda x: x[None], state), obs[None])
+        return jax.tree.map(lambda x: x[0], states), actions[0]
+
+    # ----- agent axis ---------------------------------------------------------------------
+
+    def over_agents(self, fn: Callable, unroll: bool = True) -> Callable:
+        """``fn`` over a leading agent axis: exact (``map``) or ``vmap`` (see module doc).
+
+        Exact mode unrolls the agents (each agent's ops at the top level of the program, where
+        XLA:CPU uses the same kernels as for a single agent and its fast matmuls; a rolled
+        ``lax.map`` body ran 2-3x slower per agent here) up to ``UNROLL_MAX`` agents, and uses
+        ``lax.map`` beyond, where unrolling would make compile times grow too long.
+        """
+        if self.config.agent_axis == "vmap":
+            return jax.vmap(fn)
+
+        def mapped(*args):
+            n = jax.tree.leaves(args)[0].shape[0]
+            if unroll and n <= UNROLL_MAX:
+                _, out = jax.lax.scan(lambda c, a: (c, fn(*a)), None, args, unroll=n)
+                return out
+            return jax.lax.map(lambda a: fn(*a), args)
+
+        return mapped
+
+    def init_batch(self, seeds: jax.Array, hparams: HParams) -> AgentState:
+        """Agents from integer ``seeds [agents]`` and ``hparams`` (leaves ``[agents]``)."""
+        keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds, jnp.uint32))
+        return self.over_agents(self.init, unroll=False)(keys, hparams)
+
+    def act_batch(self, states: AgentState, obs: jax.Array):
+        """Every agent acts on its ``obs [agents, obs_dim]``; returns ``(states, actions [agents])``."""
+        split = jax.vmap(lambda k: split_keys(k, 2))(states.key)
+        keys, k_act = split[:, 0], split[:, 1]
+        actions = self.over_agents(self.policy)(
+            states.learner.params, obs, k_act, states.step, states.hparams
+        )
+        return states._replace(key=keys), actions
+
+    def step_batch(
+        self, states: AgentState, transitions: Transition, obs: jax.Array, update: bool | None = None
+    ):
+        """The jitted, vmapped agent step: ``transitions`` leaves and ``obs`` are ``[agents, ...]``.
+
+        All agents step in lockstep, so the update schedule (a function of the shared step
+        counter) is decided once for all of them. ``update``: whether an update is due at this
+        step, as a static Python bool (the host knows the schedule: ``update_due_at``); jit then
+        compiles one program with the update and one without, and the one without leaves the
+        learner's buffers untouched. None decides inside the program with ``lax.cond``, which
+        skips the update too but copies the parameters through its no-update branch (a small
+        cost next to the update: README, "Speed of the step").
+        """
+        c = self.config
+        write_slot = states.replay.index  # [agents]
+        replay = jax.vmap(replay_add)(states.replay, transitions)
+        priority = states.priority
+        if c.per:
+            # The transition written n - 1 steps ago has just completed its n-step window.
+            ready_slot = (write_slot - (c.n_step - 1)) % c.buffer_size
+            priority = jax.vmap(per_add)(priority, write_slot, ready_slot, replay.size >= c.n_step)
+        step = states.step + 1
+        split = jax.vmap(lambda k: split_keys(k, 2))(states.key)
+        keys, k_update = split[:, 0], split[:, 1]
+
+        def do_update(_):
+            k = jax.vmap(lambda kk: split_keys(kk, 4))(k_update)  # [agents, 4, 2]
+            if c.per:
+                slots, weights = jax.vmap(per_sample, in_axes=(0, 0, None, None))(
+                    priority, k[:, 0], c.batch_size, self.per_beta(step[0])
+                )
+            else:
+                slots = jax.vmap(uniform_slots, in_axes=(0, 0, None, None))(
+                    replay, k[:, 0], c.batch_size, c.n_step
+                )
+                weights = jnp.ones(slots.shape, jnp.float32)
+            batch = jax.vmap(gather, in_axes=(0, 0, None, 0))(replay, slots, c.n_step, states.hparams.gamma)
+            learner, errors = self.over_agents(self.learn_with_errors)(
+                states.learner, batch._replace(weight=weights), k[:, 1:], states.hparams
+            )
+            if not c.per:
+                return learner, priority
+            new_priority = jax.vmap(per_update, in_axes=(0, 0, 0, None, None))(
+                priority, slots, jnp.abs(errors), jnp.float32(c.per_alpha), jnp.float32(c.per_eps)
+            )
+            return learner, new_priority
+
+        if update is None:
+            learner, priority = jax.lax.cond(
+                self.update_due(step[0], replay.size[0]),
+                do_update,
+                lambda _: (states.learner, priority),
+                None,
+            )
+        elif update:
+            learner, priority = do_update(None)
+        else:
+            learner = states.learner
+        return self.act_batch(AgentState(learner, replay, keys, step, states.hparams, priority), obs)
+
+    def per_beta(self, step: jax.Array) -> jax.Array:
+        """Importance-sampling exponent at env step ``step``: ``per_beta0`` at step 0, linear to 1
+        at ``total_steps`` (Schaul et al. 2016, section 3.4), float32 ``[]``."""
+        c = self.config
+        frac = jnp.minimum(step.astype(jnp.float32) / c.total_steps, 1.0)
+        return c.per_beta0 + frac * (1.0 - c.per_beta0)
+
+    def reset_metrics(self, states: AgentState):
+        """Read and zero the running metrics: ``(states, loss [agents], q [agents], count)``
+        where loss and q are means since the last reset (NaN if no update happened)."""
+        m = states.learner.metrics
+        count = jnp.maximum(m.count, 1)
+        loss = jnp.where(m.count > 0, m.loss_sum / count, jnp.nan)
+        q = jnp.where(m.count > 0, m.q_sum / count, jnp.nan)
+        zero = jax.tree.map(jnp.zeros_like, m)
+        return states._replace(learner=states.learner._replace(metrics=zero)), loss, q, m.count
+
+    def sigma_stats(self, states: AgentState) -> jax.Array:
+        """Mean |sigma| of each noisy layer, ``[agents, layers]`` (``[agents, 0]`` if not noisy)."""
+        return jax.vmap(lambda p: mean_abs_sigma(self.param_tree(p)))(states.learner.params)
+
+
+def _set_factorised_sigma(params, sigma0: jax.Array):
+    """Set every noisy layer's sigma to ``sigma0 / sqrt(fan_in)`` (sigma0 may be traced)."""
+
+    def visit(tree):
+        if isinstance(tree, dict) and "sigma_w" in tree:
+            fan_in = tree["sigma_w"].shape[0]
+            value = sigma0 / jnp.sqrt(jnp.float32(fan_in))
+            return {
+                **tree,
+                "sigma_w": jnp.full_like(tree["sigma_w"], value),
+                "sigma_b": jnp.full_like(tree["sigma_b"], value),
+            }
+        if isinstance(tree, dict):
+            return {k: visit(v) for k, v in tree.items()}
+        return tree
+
+    return visit(params)

@@ -1,0 +1,1 @@
+"""Analysis of finished runs: aggregate statistics and plots."""

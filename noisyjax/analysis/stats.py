@@ -1,0 +1,181 @@
+"""Aggregate statistics of learning curves (pure numpy): moving averages, steps-to-solve, curves on a
+common env-step grid, the interquartile mean and percentile-bootstrap confidence intervals.
+
+Conventions follow the training loop (``noisyjax.run.loop``): an agent "solves" the task at the env step
+of the first episode after which the mean of its last ``window`` episode returns (exactly ``window``
+of them) is >= the threshold; and Agarwal et al. (2021, "Deep RL at the edge of the statistical
+precipice", rliable) for the interquartile mean and the bootstrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+WINDOW = 100  # episodes in the "solved" moving average (gymnasium's definition)
+
+# Elements of one [chunk, runs, points] array of resamples in ``bootstrap_ci`` (about 32 MB of float64).
+_BOOT_CHUNK_ELEMENTS = 4_000_000
+
+
+def _check_window(window: int) -> None:
+    if int(window) != window or window < 1:
+        raise ValueError(f"window must be a positive integer, got {window!r}")
+
+
+def _episodes(end_steps, returns) -> tuple[np.ndarray, np.ndarray]:
+    steps = np.asarray(end_steps, dtype=np.float64).reshape(-1)
+    rets = np.asarray(returns, dtype=np.float64).reshape(-1)
+    if steps.shape != rets.shape:
+        raise ValueError(f"end_steps and returns differ in length: {steps.size} != {rets.size}")
+    if steps.size > 1 and np.any(np.diff(steps) < 0):
+        raise ValueError("end_steps must be non-decreasing")
+    return steps, rets
+
+
+def moving_average(x, window: int = WINDOW) -> np.ndarray:
+    """Trailing mean over up to ``window`` past items, including the current one.
+
+    ``x``: ``[n]``. Returns float ``[n]`` with item i = ``mean(x[max(0, i - window + 1) : i + 1])``, so
+    the first ``window - 1`` items average fewer than ``window`` values. Each window is summed on its
+    own (no running-sum drift over long runs). A NaN in ``x`` makes the ``window`` items it enters NaN.
+    """
+    _check_window(window)
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    n = x.size
+    if n == 0:
+        return np.zeros(0)
+    w = min(int(window), n)
+    padded = np.concatenate([np.zeros(w - 1), x])
+    sums = np.lib.stride_tricks.sliding_window_view(padded, w).sum(axis=1)
+    counts = np.minimum(np.arange(1, n + 1), w)
+    return sums / counts
+
+
+def steps_to_solve(end_steps, returns, threshold: float, window: int = WINDOW) -> int | None:
+    """First env step at which the mean of the last ``window`` episode returns is >= ``threshold``.
+
+    ``end_steps``, ``returns``: ``[episodes]`` (env step at which each episode ended, non-decreasing;
+    its return). At least ``window`` episodes are required. Returns the ``end_steps`` entry of the
+    episode that completed the first such window, or None if that never happens (including when
+    there are fewer than ``window`` episodes).
+    """
+    _check_window(window)
+    steps, rets = _episodes(end_steps, returns)
+    if steps.size < window:
+        return None
+    means = moving_average(rets, window)[window - 1 :]
+    hits = np.flatnonzero(means >= threshold)
+    if hits.size == 0:
+        return None
+    return int(steps[window - 1 + hits[0]])
+
+
+def curve_on_grid(end_steps, returns, grid, window: int = WINDOW) -> np.ndarray:
+    """Trailing-``window`` mean return as a step function of env steps, evaluated on ``grid``.
+
+    ``end_steps``, ``returns``: ``[episodes]`` (non-decreasing end steps); ``grid``: ``[points]`` env
+    steps. Item j is ``moving_average(returns, window)`` at the last episode that ended at or before
+    ``grid[j]`` (a partial mean while fewer than ``window`` episodes have ended); NaN before the first
+    episode, and everywhere when there are no episodes. After the last episode the value is held.
+    """
+    _check_window(window)
+    steps, rets = _episodes(end_steps, returns)
+    grid = np.asarray(grid, dtype=np.float64)
+    out = np.full(grid.shape, np.nan)
+    if steps.size == 0:
+        return out
+    curve = moving_average(rets, window)
+    idx = np.searchsorted(steps, grid, side="right") - 1
+    seen = idx >= 0
+    out[seen] = curve[idx[seen]]
+    return out
+
+
+def iqm(x, axis: int | None = None):
+    """Interquartile mean: the mean of the middle 50% of the values, ignoring NaNs.
+
+    Same convention as ``scipy.stats.trim_mean(x, 0.25)`` (and rliable): with n values sorted,
+    ``k = floor(n / 4)`` are cut from each end and the remaining ``n - 2k`` averaged (so [1..8] gives
+    mean(3, 4, 5, 6) = 4.5; n <= 3 gives the plain mean). NaNs are dropped first, per slice.
+    ``axis=None`` reduces all values to a float; an int axis removes that axis from the shape. A slice
+    with no non-NaN values gives NaN.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    if axis is None:
+        a = a.reshape(-1)
+        axis = 0
+    a = np.sort(np.moveaxis(a, axis, -1), axis=-1)  # NaNs sort last
+    n = np.sum(~np.isnan(a), axis=-1, keepdims=True)
+    cut = n // 4
+    pos = np.arange(a.shape[-1])
+    keep = (pos >= cut) & (pos < n - cut)
+    kept = np.sum(np.where(keep, a, 0.0), axis=-1)
+    count = (n - 2 * cut)[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(count > 0, kept / np.maximum(count, 1), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def bootstrap_ci(
+    samples,
+    statistic: Callable = np.mean,
+    *,
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    seed: int = 0,
+):
+    """Percentile-bootstrap confidence interval of ``statistic`` over the first axis of ``samples``.
+
+    ``samples``: ``[runs]`` or ``[runs, ...]`` (e.g. ``[runs, points]`` for curves on a grid); runs
+    are resampled with replacement, jointly for all points, ``n_boot`` times, by a
+    ``np.random.default_rng(seed)`` (same inputs and seed, same interval). ``statistic(a, axis=1)``
+    reduces a ``[boots, runs, ...]`` array over runs (np.mean, np.median, ``iqm``, np.nanmean, ...).
+    Returns ``(low, high)``: floats for ``[runs]``, arrays ``[...]`` otherwise, the
+    ``(1 - ci) / 2`` and ``(1 + ci) / 2`` percentiles of the resampled statistic. A point where any
+    resampled statistic is NaN (e.g. np.mean of samples containing NaN) gets NaN bounds. One run
+    gives the degenerate interval ``(statistic, statistic)``.
+    """
+    if not 0.0 < ci < 1.0:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    a = np.asarray(samples, dtype=np.float64)
+    if a.ndim == 0 or a.shape[0] == 0:
+        raise ValueError("samples needs at least one run along the first axis")
+    runs = a.shape[0]
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, runs, size=(n_boot, runs))
+    per_boot = max(1, a.size)
+    chunk = max(1, _BOOT_CHUNK_ELEMENTS // per_boot)
+    stats = np.concatenate(
+        [np.asarray(statistic(a[idx[i : i + chunk]], axis=1), dtype=np.float64)
+         for i in range(0, n_boot, chunk)],
+        axis=0,
+    )
+    tail = 100.0 * (1.0 - ci) / 2.0
+    low, high = np.percentile(stats, [tail, 100.0 - tail], axis=0)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+def median_to_solve(values: Sequence[float | None]) -> float:
+    """Median over seeds of the steps (or seconds) to solve, ``None`` (never solved) counted as
+    infinite: the median is ``inf`` when fewer than half solved."""
+    return float(np.median([np.inf if v is None else float(v) for v in values]))
+
+
+def fraction_solved(solve_steps: Sequence[int | None], grid) -> np.ndarray:
+    """Fraction of runs whose steps-to-solve is <= each grid step.
+
+    ``solve_steps``: ``[runs]``, each run's steps-to-solve or None if it never solved (counted as not
+    solved at every step); ``grid``: ``[points]`` env steps. Returns float ``[points]`` in [0, 1];
+    all NaN when there are no runs.
+    """
+    grid = np.asarray(grid, dtype=np.float64)
+    if len(solve_steps) == 0:
+        return np.full(grid.shape, np.nan)
+    solved = np.array([np.inf if s is None else float(s) for s in solve_steps])
+    return np.mean(solved[:, None] <= grid.reshape(-1)[None, :], axis=0).reshape(grid.shape)

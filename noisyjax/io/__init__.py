@@ -1,0 +1,1 @@
+"""Run-folder I/O: checkpoints, config.json, CSV logs, summary.json and plots, loading a run back."""

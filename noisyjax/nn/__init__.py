@@ -1,0 +1,1 @@
+"""Neural-network parts: the noisy layer and the Q-network."""

@@ -1,0 +1,1 @@
+"""Replay: the uniform ring buffer, n-step windows and sampling, prioritised replay's sum tree."""

@@ -1,0 +1,645 @@
+"""End-to-end tests of the experiment entry points (lunar, evaluate, sweep, bench_step).
+
+Every run is tiny (CartPole-v1, a 16x16 network, a few hundred env steps) and called in-process
+through ``main(argv)``; only the Ctrl-C test needs a real process. Expensive runs live in
+module-scoped fixtures so each happens once, and a persistent JAX compilation cache (in a
+temporary folder) lets runs of the same shapes skip recompiling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import pytest
+from jax.experimental.compilation_cache import compilation_cache
+
+from experiments import bench_step, bench_sweep, bench_switches, evaluate, lunar, sweep
+from noisyjax.config import Config
+from noisyjax.run import cpu
+
+ROOT = Path(__file__).resolve().parents[2]
+TOTAL = 600
+# No warm-up and an update every step: then bench_step's "act + update" program (with the same
+# shapes, see test_bench_step_prints_table) is the training step's, and comes from the cache.
+FLAGS = [
+    "--env", "CartPole-v1", "--total-steps", str(TOTAL), "--warmup-steps", "0", "--batch-size", "16",
+    "--buffer-size", "500", "--hidden-sizes", "16", "16", "--train-freq", "1", "--eval-episodes", "2",
+    "--log-every", "100", "--checkpoint-every", "200", "--quiet",
+]
+BENCH_FLAGS = [
+    "--agents", "1", "--calls", "5", "--repeats", "1", "--hidden-sizes", "16", "16", "--batch-size", "16",
+    "--buffer-size", "500", "--obs-dim", "4", "--num-actions", "2",  # CartPole's shapes
+]
+EPISODE_HEADER = "seed,episode,env_step,return,length"
+DEFAULT_LR = Config().learning_rate
+POLICIES = ["mean", "noisy", "frozen"]
+CACHE_OPTIONS = {
+    "jax_compilation_cache_dir": None,
+    "jax_persistent_cache_min_compile_time_secs": 0,
+    "jax_persistent_cache_min_entry_size_bytes": 0,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def call(main, argv: list[str]) -> int:
+    """Exit status of ``main(argv)``, whether it returns it or raises SystemExit."""
+    try:
+        return main(argv)
+    except SystemExit as exit_:
+        return exit_.code
+
+
+def refused(main, argv: list[str], capsys) -> str:
+    """Run ``main(argv)``, require exit status 2 and one ``error:`` line on stderr; return it."""
+    capsys.readouterr()
+    code = call(main, argv)
+    out, err = capsys.readouterr()
+    assert code == 2, f"exit status {code} for {argv}; stderr: {err}"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert out == ""
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path -> bytes); folders map to b"<dir>"."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else b"<dir>")
+        for p in sorted(Path(folder).rglob("*"))
+    }
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def summary(folder: Path) -> dict:
+    return json.loads((Path(folder) / "summary.json").read_text())
+
+
+def train(out: Path, *extra: str) -> Path:
+    """A finished tiny lunar run in ``out``."""
+    assert lunar.main([*FLAGS, *extra, "--out", str(out)]) == 0
+    return out
+
+
+def without_wall_clock(path: Path) -> list[dict]:
+    """metrics.csv rows without the steps_per_sec column (the only wall-clock one)."""
+    return [{k: v for k, v in r.items() if k != "steps_per_sec"} for r in rows(path)]
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compile_cache(tmp_path_factory):
+    """A fresh persistent compilation cache for this module (and its subprocesses)."""
+    folder = tmp_path_factory.mktemp("jax-cache")
+    old = {name: getattr(jax.config, name) for name in CACHE_OPTIONS}
+    for name, value in {**CACHE_OPTIONS, "jax_compilation_cache_dir": str(folder)}.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
+    yield folder
+    for name, value in old.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Three finished runs: seed 0 twice (different folders) and seed 1."""
+    base = tmp_path_factory.mktemp("runs")
+    return {
+        "seed0": train(base / "seed0", "--seed", "0"),
+        "seed0_again": train(base / "seed0-again", "--seed", "0"),
+        "seed1": train(base / "seed1", "--seed", "1"),
+    }
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory, compile_cache):
+    """A run in a real process, stopped with SIGINT after its first checkpoint; a copy of its
+    folder as the interrupt left it (for the refusal tests), and the process's result."""
+    base = tmp_path_factory.mktemp("interrupted")
+    out = base / "run"
+    env = {
+        **os.environ,
+        "JAX_COMPILATION_CACHE_DIR": str(compile_cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "experiments.lunar", *FLAGS, "--seed", "0", "--out", str(out)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not (out / "checkpoints" / "LATEST").exists():
+            assert proc.poll() is None, f"the run ended before its first checkpoint: {proc.communicate()}"
+            assert time.monotonic() < deadline, "no checkpoint within 90 s"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    copy = base / "copy"
+    shutil.copytree(out, copy)
+    return {
+        "dir": out, "copy": copy, "code": proc.returncode, "stdout": stdout, "stderr": stderr,
+        "summary": summary(out) if (out / "summary.json").is_file() else None,
+        "episodes": (out / "episodes.csv").read_text(),
+    }
+
+
+@pytest.fixture(scope="module")
+def resumed(interrupted):
+    """The interrupted run resumed in-process to its full budget."""
+    code = call(lunar.main, ["--resume", str(interrupted["dir"]), "--quiet"])
+    return {"dir": interrupted["dir"], "code": code}
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """A 2-seed x 2-learning-rate sweep."""
+    out = tmp_path_factory.mktemp("sweep") / "sweep"
+    # the grid holds the default learning rate, so one agent per seed matches the single runs
+    code = sweep.main([*FLAGS, "--seeds", "0-1", "--grid", f"lr={DEFAULT_LR:g},5e-4", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# lunar: run folder, reproducibility
+
+
+def test_run_folder_contents(runs):
+    """A finished run leaves config, CSV logs, summary, three plots and a checkpoint."""
+    out = runs["seed0"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["seeds"] == [0]
+    assert config["config"]["env"] == "CartPole-v1" and config["config"]["total_steps"] == TOTAL
+    assert config["config"]["hidden_sizes"] == [16, 16]
+    assert config["config"]["cpu_cores"] == "one"
+    assert config["versions"]["jax"] == jax.__version__
+
+    episodes = (out / "episodes.csv").read_text().splitlines()
+    assert episodes[0] == EPISODE_HEADER and len(episodes) > 2
+    eps = rows(out / "episodes.csv")
+    assert [int(r["episode"]) for r in eps] == list(range(len(eps)))
+    assert all(r["seed"] == "0" for r in eps)
+    steps = [int(r["env_step"]) for r in eps]
+    assert steps == sorted(steps) and steps[-1] <= TOTAL
+    assert sum(int(r["length"]) for r in eps) == steps[-1]
+
+    metrics = rows(out / "metrics.csv")
+    assert [int(r["env_step"]) for r in metrics] == list(range(100, TOTAL + 1, 100))
+    header = list(metrics[0])
+    assert {"loss", "mean_q"} <= set(header)
+    assert any(h.startswith("sigma_") for h in header)
+    assert all(float(r["loss"]) >= 0 and r["mean_q"] != "" for r in metrics)  # updates ran
+
+    s = summary(out)
+    assert s["status"] == "finished" and s["env_steps"] == TOTAL
+    assert "steps_to_solve" in s and s["episodes"] == len(eps)
+    assert s["final_eval"]["episodes"] == 2 and s["final_eval"]["policy"] == "mean"
+    assert {"mean", "std"} <= set(s["final_eval"])
+    assert s["wall_time_s"] > 0 and s["steps_per_sec"] > 0
+
+    for png in ["learning_curve.png", "sigma.png", "training_metrics.png"]:
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    latest = (out / "checkpoints" / "LATEST").read_text().strip()
+    assert (out / "checkpoints" / latest).is_dir() and latest.endswith(str(TOTAL))
+
+
+def test_same_seed_same_bytes(runs):
+    """Two runs with one seed write byte-identical episodes.csv; another seed differs."""
+    a = (runs["seed0"] / "episodes.csv").read_bytes()
+    assert a == (runs["seed0_again"] / "episodes.csv").read_bytes()
+    assert a != (runs["seed1"] / "episodes.csv").read_bytes()
+    assert without_wall_clock(runs["seed0"] / "metrics.csv") == without_wall_clock(
+        runs["seed0_again"] / "metrics.csv"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# lunar: Ctrl-C and --resume
+
+
+def test_ctrl_c_writes_checkpoint_and_interrupted_summary(interrupted, runs):
+    """SIGINT mid-run exits 130 with an 'interrupted' summary and a prefix of the full log."""
+    assert interrupted["code"] == 130, interrupted["stderr"]
+    assert "--resume" in interrupted["stderr"]
+    s = interrupted["summary"]
+    assert s["status"] == "interrupted" and s["final_eval"] is None
+    assert 200 <= s["env_steps"] < TOTAL
+    latest = (interrupted["copy"] / "checkpoints" / "LATEST").read_text().strip()
+    assert latest == f"step_{s['env_steps']:010d}"
+    full = (runs["seed0"] / "episodes.csv").read_text()
+    assert full.startswith(interrupted["episodes"])
+
+
+def test_resume_is_exact(resumed, runs):
+    """The resumed run finishes and logs exactly what an uninterrupted run logs."""
+    out = resumed["dir"]
+    assert resumed["code"] == 0
+    s = summary(out)
+    assert s["status"] == "finished" and s["env_steps"] == TOTAL
+    assert s["final_eval"] == summary(runs["seed0"])["final_eval"]
+    assert (out / "episodes.csv").read_bytes() == (runs["seed0"] / "episodes.csv").read_bytes()
+    assert without_wall_clock(out / "metrics.csv") == without_wall_clock(runs["seed0"] / "metrics.csv")
+
+
+def test_resume_continues_counters(resumed, interrupted):
+    """After resume, episode indices run on without repeats and env steps keep increasing."""
+    eps = rows(resumed["dir"] / "episodes.csv")
+    assert [int(r["episode"]) for r in eps] == list(range(len(eps)))
+    steps = [int(r["env_step"]) for r in eps]
+    assert all(a < b for a, b in zip(steps, steps[1:]))
+    assert len(eps) > len(interrupted["episodes"].splitlines()) - 1
+    metric_steps = [int(r["env_step"]) for r in rows(resumed["dir"] / "metrics.csv")]
+    assert metric_steps == list(range(100, TOTAL + 1, 100))
+    assert summary(resumed["dir"])["wall_time_s"] > interrupted["summary"]["wall_time_s"]
+
+
+def test_resume_refuses_finished_run(runs, capsys):
+    """Resuming a finished run is refused and leaves its folder untouched."""
+    before = snapshot(runs["seed0"])
+    line = refused(lunar.main, ["--resume", str(runs["seed0"])], capsys)
+    assert "finished" in line
+    assert snapshot(runs["seed0"]) == before
+
+
+def test_resume_refuses_non_run(tmp_path, capsys):
+    """Resuming an empty folder is refused: it is not a run folder."""
+    line = refused(lunar.main, ["--resume", str(tmp_path)], capsys)
+    assert "not a noisyjax run folder" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--learning-rate", "0.5"], "--learning-rate"),
+        (["--seed", "5"], "--seed"),
+        (["--out", "elsewhere"], "--out"),
+        (["--cpu-cores", "all"], "--cpu-cores"),
+    ],
+    ids=["conflicting-setting", "conflicting-seed", "out-with-resume", "conflicting-cpu-cores"],
+)
+def test_resume_refuses_changes(interrupted, extra, named, tmp_path, monkeypatch, capsys):
+    """Resuming a resumable run with a changed setting or with --out is refused, untouched."""
+    monkeypatch.chdir(tmp_path)
+    folder = interrupted["copy"]
+    before = snapshot(folder)
+    line = refused(lunar.main, ["--resume", str(folder), *extra], capsys)
+    assert named in line
+    assert snapshot(folder) == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lunar_resume_refuses_sweep_folder(swept, capsys):
+    """experiments.lunar --resume refuses a sweep folder and points at experiments.sweep."""
+    before = snapshot(swept)
+    line = refused(lunar.main, ["--resume", str(swept)], capsys)
+    assert "experiments.sweep" in line
+    assert snapshot(swept) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# lunar: bad input
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--no-such-flag", "1"], "--no-such-flag"),
+        (["--total-steps", "0"], "--total-steps"),
+        (["--learning-rate", "-1"], "--learning-rate"),
+        (["--batch-size", "1000"], "--batch-size"),
+        (["--gamma", "1.5"], "--gamma"),
+        (["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
+        (["--env", "LunarLanderContinuous-v3"], "Discrete"),
+        (["--env", "LunarLander-v2"], "deprecated"),
+        (["--seed", "-1"], "--seed"),
+        (["--n-step", "0"], "--n-step"),
+        (["--per-alpha", "1.5"], "--per-alpha"),
+        (["--per-eps", "0"], "--per-eps"),
+        (["--preset", "rainbow-max"], "--preset"),
+    ],
+    ids=lambda x: x if isinstance(x, str) else " ".join(x),
+)
+def test_bad_input_is_refused(extra, named, tmp_path, monkeypatch, capsys):
+    """Bad flags exit 2 with one error line naming the problem, and create nothing."""
+    monkeypatch.chdir(tmp_path)  # a default run folder would appear here
+    line = refused(lunar.main, [*FLAGS, "--out", str(tmp_path / "run"), *extra], capsys)
+    assert named in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_existing_non_empty_folder(tmp_path, capsys):
+    """--out naming a non-empty folder is refused and the folder's contents are unchanged."""
+    folder = tmp_path / "taken"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me\n")
+    before = snapshot(folder)
+    line = refused(lunar.main, [*FLAGS, "--out", str(folder)], capsys)
+    assert "not empty" in line
+    assert snapshot(folder) == before
+
+
+def test_out_unwritable(tmp_path, capsys):
+    """--out under a read-only folder (or, as root, under a regular file) is refused."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anyway: use a path whose parent is a file
+            blocker = tmp_path / "file.txt"
+            blocker.write_text("a file\n")
+            out = blocker / "run"
+        else:
+            out = locked / "run"
+        line = refused(lunar.main, [*FLAGS, "--out", str(out)], capsys)
+        assert str(out.parent) in line
+        assert not out.exists()
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+# ---------------------------------------------------------------------------------------------
+# lunar: other environments and the epsilon-greedy baseline
+
+
+def test_acrobot_without_noise(tmp_path):
+    """Acrobot-v1 trains, here as the --no-noisy baseline: no sigma columns, sigma plot written."""
+    # One run checks both the other env (6-d obs, 3 actions) and --no-noisy: each costs a compile.
+    out = train(tmp_path / "acrobot", "--env", "Acrobot-v1", "--no-noisy", "--total-steps", "300")
+    s = summary(out)
+    assert s["status"] == "finished" and s["env"] == "Acrobot-v1" and s["env_steps"] == 300
+    assert s["noisy"] is False and s["final_eval"]["episodes"] == 2
+    assert (out / "episodes.csv").read_text().startswith(EPISODE_HEADER + "\n")
+    assert json.loads((out / "config.json").read_text())["config"]["noisy"] is False
+    metrics = rows(out / "metrics.csv")
+    assert [int(r["env_step"]) for r in metrics] == [100, 200, 300]
+    assert "loss" in metrics[0] and not any(h.startswith("sigma_") for h in metrics[0])
+    assert (out / "sigma.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate
+
+
+def run_evaluate(argv: list[str]) -> dict:
+    """The JSON that ``experiments.evaluate`` prints for ``argv`` (it must exit 0)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert evaluate.main(argv) == 0
+    return json.loads(out.getvalue())
+
+
+@pytest.fixture(scope="module")
+def evaluations(runs):
+    """evaluate --episodes 3 on the seed-0 run: each policy once, and the mean policy again."""
+    run = str(runs["seed0"])
+    results = {p: run_evaluate([run, "--episodes", "3", "--policy", p, "--quiet"]) for p in POLICIES}
+    results["mean_again"] = run_evaluate([run, "--episodes", "3", "--policy", "mean", "--quiet"])
+    return results
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_evaluate_policies(evaluations, policy):
+    """evaluate prints JSON with the number of episodes and the policy asked for."""
+    result = evaluations[policy]
+    assert result["episodes"] == 3 and result["policy"] == policy
+    assert result["env_steps_trained"] == TOTAL and result["seed"] == 0
+    assert result["min"] <= result["mean"] <= result["max"]
+
+
+def test_evaluate_mean_is_deterministic(evaluations):
+    """Two evaluations of the mean policy give the same JSON."""
+    assert evaluations["mean"] == evaluations["mean_again"]
+
+
+def test_evaluate_gif(runs, tmp_path):
+    """--gif renders an evaluation episode to a new GIF file."""
+    gif = tmp_path / "episode.gif"
+    result = run_evaluate([str(runs["seed0"]), "--episodes", "3", "--gif", str(gif), "--quiet"])
+    assert gif.read_bytes()[:4] == b"GIF8"
+    assert result["gif"]["frames"] > 1 and result["episodes"] == 3
+
+
+def test_evaluate_refuses_non_run(tmp_path, capsys):
+    """evaluate on a folder that is not a run exits 2."""
+    line = refused(evaluate.main, [str(tmp_path), "--episodes", "1"], capsys)
+    assert str(tmp_path) in line and "not a noisyjax run folder" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [(["--episodes", "0"], "--episodes"), (["--agent", "1"], "--agent")],
+    ids=["zero-episodes", "no-such-agent"],
+)
+def test_evaluate_bad_flags(runs, extra, named, capsys):
+    """evaluate refuses zero episodes and an agent index the run does not have."""
+    before = snapshot(runs["seed0"])
+    line = refused(evaluate.main, [str(runs["seed0"]), *extra], capsys)
+    assert named in line
+    assert snapshot(runs["seed0"]) == before
+
+
+def test_evaluate_refuses_existing_gif(runs, tmp_path, capsys):
+    """--gif naming an existing file exits 2 and leaves the file as it was."""
+    gif = tmp_path / "old.gif"
+    gif.write_bytes(b"not really a gif")
+    line = refused(evaluate.main, [str(runs["seed0"]), "--episodes", "1", "--gif", str(gif)], capsys)
+    assert "--gif" in line and "exists" in line
+    assert gif.read_bytes() == b"not really a gif"
+
+
+# ---------------------------------------------------------------------------------------------
+# sweep
+
+
+def test_sweep_folder(swept):
+    """A 2x2 sweep writes sweep.csv (4 rows), one folder per agent and the sweep plot."""
+    table = rows(swept / "sweep.csv")
+    assert (swept / "sweep.csv").read_text().startswith("agent,seed,learning_rate,steps_to_solve,")
+    assert [(int(r["agent"]), int(r["seed"]), float(r["learning_rate"])) for r in table] == [
+        (0, 0, DEFAULT_LR), (1, 1, DEFAULT_LR), (2, 0, 5e-4), (3, 1, 5e-4),
+    ]
+    for r in table:
+        folder = swept / r["folder"]
+        assert (folder / "episodes.csv").read_text().startswith(EPISODE_HEADER + "\n")
+        assert summary(folder)["env_steps"] == TOTAL
+    assert (swept / "sweep_returns.png").read_bytes()[:4] == b"\x89PNG"
+    s = summary(swept)
+    assert s["status"] == "finished" and s["agents"] == 4 and s["env_steps_per_agent"] == TOTAL
+
+
+def test_sweep_agents_differ(swept):
+    """Agents with different seeds or learning rates log different episodes."""
+    logs = [(swept / r["folder"] / "episodes.csv").read_bytes() for r in rows(swept / "sweep.csv")]
+    assert logs[0] != logs[1]  # seed 0 vs seed 1
+    assert len(set(logs)) == 4
+
+
+def test_sweep_agent_equals_single_run(swept, runs):
+    """The sweep's seed-1 agent at the default learning rate logs exactly the episodes of the
+    single seed-1 run."""
+    (row,) = [
+        r for r in rows(swept / "sweep.csv") if r["seed"] == "1" and float(r["learning_rate"]) == DEFAULT_LR
+    ]
+    assert json.loads((runs["seed1"] / "config.json").read_text())["config"]["learning_rate"] == DEFAULT_LR
+    sweep_log = (swept / row["folder"] / "episodes.csv").read_bytes()
+    assert sweep_log == (runs["seed1"] / "episodes.csv").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--grid", "hidden_sizes=64"], "hidden_sizes"),
+        (["--grid", "batch_size=32"], "batch_size"),
+        (["--seeds", "0,0"], "--seeds"),
+        (["--grid", "lr="], "lr"),
+        (["--grid", "foo=1"], "foo"),
+    ],
+    ids=["shape-changing", "batch-size", "duplicated-seeds", "empty-grid", "unknown-field"],
+)
+def test_sweep_bad_input(extra, named, tmp_path, monkeypatch, capsys):
+    """Bad sweep specifications exit 2 with one error line and create nothing."""
+    monkeypatch.chdir(tmp_path)
+    argv = [*FLAGS, "--seeds", "0-1", "--out", str(tmp_path / "sweep"), *extra]
+    line = refused(sweep.main, argv, capsys)
+    assert named in line
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# bench_step
+
+
+def test_bench_step_prints_table(capsys):
+    """bench_step times a tiny network and prints one row per agent width."""
+    assert bench_step.main(BENCH_FLAGS) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("jax ")
+    assert lines[1].split()[:2] == ["agents", "act"]
+    row = lines[2].split()
+    assert len(lines) == 3 and row[0] == "1" and len(row) == 5
+    act, act_update = float(row[1]), float(row[2])
+    assert act > 0 and act_update > 0
+    assert float(row[3]) == pytest.approx(act_update - act, abs=1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# presets and the Rainbow switches
+
+
+def test_preset_rainbow_lite_recorded_and_overridable(tmp_path):
+    """--preset rainbow-lite turns on noisy + double + dueling + PER + 3-step; a flag after it
+    overrides one of its values; config.json records the preset and every resolved setting; the run
+    trains (updates happen: the loss column is filled) and finishes."""
+    out = tmp_path / "rainbow"
+    argv = [*FLAGS, "--out", str(out), "--preset", "rainbow-lite", "--n-step", "2", "--no-double"]
+    assert call(lunar.main, argv) == 0
+    payload = json.loads((out / "config.json").read_text())
+    assert payload["preset"] == "rainbow-lite"
+    c = payload["config"]
+    assert (c["noisy"], c["dueling"], c["per"], c["n_step"], c["double_q"]) == (True, True, True, 2, False)
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert rows and all(float(r["loss"]) >= 0 for r in rows[1:])
+    assert json.loads((out / "summary.json").read_text())["status"] == "finished"
+
+
+def test_sweep_with_per_and_nstep(tmp_path):
+    """The Rainbow switches go through the sweep unchanged: two seeds with PER and 3-step returns
+    give two different agents and a sweep.csv row each."""
+    out = tmp_path / "sweep"
+    argv = [*FLAGS, "--seeds", "0,1", "--per", "--n-step", "3", "--out", str(out)]
+    assert call(sweep.main, argv) == 0
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [r["seed"] for r in rows] == ["0", "1"]
+    episodes = [(out / r["folder"] / "episodes.csv").read_text() for r in rows]
+    assert episodes[0] != episodes[1]
+    assert json.loads((out / "config.json").read_text())["config"]["per"] is True
+
+
+# ---------------------------------------------------------------------------------------------
+# bench_sweep
+
+
+def test_bench_sweep_quick(tmp_path, capsys):
+    """bench_sweep --quick measures widths 1 and 2 in subprocesses and writes its table as JSON."""
+    out = tmp_path / "bench.json"
+    assert bench_sweep.main(["--quick", "--env", "CartPole-v1", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [(r["agents"], r["pinned"]) for r in rows] == [(1, False), (1, True), (2, False)]
+    assert all(r["aggregate_steps_per_sec"] > 0 and r["peak_rss_mib"] > 0 for r in rows)
+    assert rows[0]["ratio_to_one_agent"] == 1.0
+    best = max(r["aggregate_steps_per_sec"] for r in rows[:2])
+    assert rows[2]["ratio_to_best_one_agent"] == rows[2]["aggregate_steps_per_sec"] / best
+    # the free rows run as `sweep --cpu-cores all`: one XLA device per allowed core
+    assert rows[2]["devices"] == min(2, len(os.sched_getaffinity(0)))
+    assert rows[1]["devices"] == 1  # pinned: one core, one device
+    assert "aggregate steps/s" in capsys.readouterr().out
+
+
+def test_bench_switches_quick(capsys):
+    """bench_switches --quick prints the update-cost and loop tables for its two variants."""
+    assert bench_switches.main(["--quick", "--env", "CartPole-v1"]) == 0
+    out = capsys.readouterr().out
+    assert "Update cost" in out and "Whole training loop" in out
+    assert out.count("+ PER") == 2 and out.count("default (noisy") == 2
+
+
+def test_lunar_pins_to_one_core_unless_told(tmp_path, capsys):
+    """The default run pins its process to one core and says so; --cpu-cores all does not."""
+    before = os.sched_getaffinity(0)
+    if len(before) < 2:
+        pytest.skip("needs two cores to tell pinned from free")
+    flags = [f for f in FLAGS if f != "--quiet"] + ["--total-steps", "200"]
+    assert lunar.main([*flags, "--out", str(tmp_path / "a")]) == 0
+    assert len(os.sched_getaffinity(0)) == 1
+    assert "pinned to CPU core" in capsys.readouterr().err
+    cpu.set_affinity(before)
+    assert lunar.main([*flags, "--cpu-cores", "all", "--out", str(tmp_path / "b")]) == 0
+    assert os.sched_getaffinity(0) == before
+    assert "pinned" not in capsys.readouterr().err
+
+
+def test_sweep_over_two_devices_equals_single_runs(tmp_path):
+    """With --cpu-cores all on a 2-core machine a sweep splits its agents over two XLA devices
+    (one per core); each agent still logs exactly the episodes of its single run."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores for two CPU devices")
+    flags = [*FLAGS, "--total-steps", "300", "--cpu-cores", "all"]
+    cmd = [sys.executable, "-m"]
+    subprocess.run([*cmd, "experiments.sweep", *flags, "--seeds", "0-1", "--out", str(tmp_path / "s")],
+                   check=True, cwd=ROOT)
+    assert summary(tmp_path / "s")["cpu_devices"] == 2
+    subprocess.run([*cmd, "experiments.lunar", *flags, "--seed", "1", "--out", str(tmp_path / "one")],
+                   check=True, cwd=ROOT)
+    (row,) = [r for r in rows(tmp_path / "s" / "sweep.csv") if r["seed"] == "1"]
+    sweep_log = (tmp_path / "s" / row["folder"] / "episodes.csv").read_bytes()
+    assert sweep_log == (tmp_path / "one" / "episodes.csv").read_bytes()
+    assert sweep_log.count(b"\n") > 5

@@ -1,0 +1,37 @@
+"""The training loop's solve bookkeeping: steps and seconds to solve, also across a resume."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from noisyjax.config import Config
+from noisyjax.run.loop import RunFiles, train
+
+# CartPole returns are at least 8, so a threshold of 5 is reached at the end of the 100th episode:
+# a solve within a short run, at an env step the test can predict from the episode log.
+CONFIG = Config(
+    env="CartPole-v1", total_steps=2_500, warmup_steps=100, batch_size=8, buffer_size=256,
+    hidden_sizes=(8,), eval_episodes=1, solve_threshold=5.0, log_every=500, checkpoint_every=500,
+)
+
+
+def test_seconds_to_solve_is_recorded_and_survives_a_resume(tmp_path):
+    """The solve is timed within the loop's wall time; a resumed run carries the time (and the
+    step) over from the checkpoint instead of timing it again or losing it."""
+    files = RunFiles([tmp_path / "agent"], tmp_path / "checkpoints")
+    files.agent_dirs[0].mkdir()
+    first = train(CONFIG, [0], files=files, evaluate_at_end=False)
+    a = first.agents[0]
+    assert a.steps_to_solve == a.end_steps[99]  # the 100th episode's end
+    assert a.seconds_to_solve is not None and 0 < a.seconds_to_solve <= first.wall_time
+
+    longer = dataclasses.replace(CONFIG, total_steps=3_000)
+    again = train(longer, [0], files=dataclasses.replace(files, resume=True), evaluate_at_end=False)
+    b = again.agents[0]
+    assert again.env_steps == 3_000 and len(b.returns) > len(a.returns)
+    assert (b.steps_to_solve, b.seconds_to_solve) == (a.steps_to_solve, a.seconds_to_solve)
+
+
+def test_unsolved_run_has_no_seconds_to_solve():
+    result = train(dataclasses.replace(CONFIG, total_steps=300), [0], evaluate_at_end=False)
+    assert result.agents[0].steps_to_solve is None and result.agents[0].seconds_to_solve is None
