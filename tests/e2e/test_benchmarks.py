@@ -10,7 +10,10 @@ import json
 
 import pytest
 
-from experiments import bench_learning, bench_solve, bench_throughput, profile_step
+from benchmarks import learning as bench_learning
+from benchmarks import profile as profile_step
+from benchmarks import solve as bench_solve
+from benchmarks import throughput as bench_throughput
 
 
 def call(main, argv: list[str]) -> int:
@@ -32,7 +35,7 @@ def test_bench_throughput_quick_writes_its_table(tmp_path, capsys):
     for row in bench_throughput.ROWS:
         assert (f"| {row.label} |" in text) == (row.name not in ("noisyjax-default", "hostenvs"))
     assert "measured separately, not re-run" in text
-    assert "- command: `python -m experiments.bench_throughput --quick" in text
+    assert "- command: `python -m benchmarks.throughput --quick" in text
     data = json.loads((out / "throughput.json").read_text())
     summary = data["summary"]
     for name in ("noisyjax-zoo", "floor", "env"):

@@ -24,7 +24,10 @@ import jax
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
-from experiments import bench_step, bench_sweep, bench_switches, evaluate, lunar, sweep
+from benchmarks import step as bench_step
+from benchmarks import sweep as bench_sweep
+from benchmarks import switches as bench_switches
+from experiments import evaluate, lunar, sweep
 from noisyjax.config import Config
 from noisyjax.run import cpu
 

@@ -1,7 +1,7 @@
 """Where the time of one noisyjax training step goes, at the default Config on LunarLander-v3.
 
-    python -m experiments.profile_step              # 3 x (loop + timed copy), 5,000 timed steps each
-    python -m experiments.profile_step --quick      # 1 x 1,000 timed steps (< 2 minutes)
+    python -m benchmarks.profile              # 3 x (loop + timed copy), 5,000 timed steps each
+    python -m benchmarks.profile --quick      # 1 x 1,000 timed steps (< 2 minutes)
 
 Three measurements, with the library's own functions (one agent, after the warm-up):
 
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from experiments.bench_throughput import header, machine_info, markdown_table, package_versions, utc_now
+from benchmarks.throughput import header, machine_info, markdown_table, package_versions, utc_now
 from experiments.common import fail, parse
 
 if TYPE_CHECKING:
@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Config()
     versions = package_versions(("noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d"))
     machine = machine_info()
-    command = " ".join(["python -m experiments.profile_step", *argv])
+    command = " ".join(["python -m benchmarks.profile", *argv])
     t0 = time.perf_counter()
     train_us, runs = [], []
     for k in range(repeats):

@@ -1,9 +1,9 @@
 """Aggregate env steps/s and peak memory of a sweep of N agents, at the default settings.
 
-    python -m experiments.bench_sweep                          # 1, 4, 16, 64 agents, both axes
-    python -m experiments.bench_sweep --agents 1 16 --axes vmap --measure-steps 1000
-    python -m experiments.bench_sweep --quick                  # seconds: for tests
-    python -m experiments.bench_sweep --no-pinned              # without the pinned 1-agent row
+    python -m benchmarks.sweep                          # 1, 4, 16, 64 agents, both axes
+    python -m benchmarks.sweep --agents 1 16 --axes vmap --measure-steps 1000
+    python -m benchmarks.sweep --quick                  # seconds: for tests
+    python -m benchmarks.sweep --no-pinned              # without the pinned 1-agent row
 
 Each (width, agent axis) runs the real training loop (``noisyjax.run.loop.train``: host envs, one
 jitted step per env step, updates every ``train_freq`` steps) in a fresh subprocess, so that
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     base: dict[str, float] = {}
     for width, axis, pinned in jobs:
         worker = f"{width},{axis}" + (",pinned" if pinned else "")
-        cmd = [sys.executable, "-m", "experiments.bench_sweep", *_passthrough(args), "--worker", worker]
+        cmd = [sys.executable, "-m", "benchmarks.sweep", *_passthrough(args), "--worker", worker]
         out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
         if out.returncode != 0:
             print(out.stderr, file=sys.stderr)

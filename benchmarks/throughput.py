@@ -1,9 +1,9 @@
 """Throughput of the whole training loop on LunarLander-v3: noisyjax against Stable-Baselines3 and
 SBX DQN at identical settings, noisyjax at its own defaults, and the environment alone.
 
-    python -m experiments.bench_throughput                 # 3 repeats x 3,000 timed env steps
-    python -m experiments.bench_throughput --quick         # 1 repeat x 1,000 steps (< 2 minutes)
-    python -m experiments.bench_throughput --steps 5000 --repeats 5 --out runs/bench
+    python -m benchmarks.throughput                 # 3 repeats x 3,000 timed env steps
+    python -m benchmarks.throughput --quick         # 1 repeat x 1,000 steps (< 2 minutes)
+    python -m benchmarks.throughput --steps 5000 --repeats 5 --out runs/bench
 
 Every measurement runs in its own subprocess (same interpreter), which first runs ``--warmup`` env
 steps (compilation, SB3's setup, the first replay fills), then times exactly ``--steps`` env steps of
@@ -378,7 +378,7 @@ def run_worker(
     spec = json.dumps(
         {"row": name, "warmup": warmup, "steps": steps, "seed": seed, "torch_threads": torch_threads}
     )
-    code = "from experiments.bench_throughput import worker_main; worker_main()"
+    code = "from benchmarks.throughput import worker_main; worker_main()"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     try:
@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
 
     versions = package_versions()
     machine = machine_info()
-    command = "python -m experiments.bench_throughput " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.throughput " + " ".join(sys.argv[1:] if argv is None else argv)
     skipped = {
         r.name: NOT_INSTALLED for r in wanted if r.module and importlib.util.find_spec(r.module) is None
     }

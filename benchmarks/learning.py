@@ -2,9 +2,9 @@
 DQN (``Config(noisy=False)``, otherwise the same network, optimiser and budget), each trained as ONE
 sweep (one call of ``noisyjax.run.loop.train`` for all its seeds).
 
-    python -m experiments.bench_learning                      # seeds 0-9, 80,000 env steps each
-    python -m experiments.bench_learning --quick              # seeds 0-4, 6,000 env steps (< 2 minutes)
-    python -m experiments.bench_learning --seeds 0-19 --total-steps 250000 --out runs/learning
+    python -m benchmarks.learning                      # seeds 0-9, 80,000 env steps each
+    python -m benchmarks.learning --quick              # seeds 0-4, 6,000 env steps (< 2 minutes)
+    python -m benchmarks.learning --seeds 0-19 --total-steps 250000 --out runs/learning
 
 Writes into --out: ``learning.md`` (table and verdict) and ``learning.json``; the plots of
 ``noisyjax.analysis.plots.plot_sweep``: ``sweep_returns.png`` (trailing-100 mean return across seeds with a
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from experiments.bench_throughput import header, machine_info, markdown_table, package_versions, utc_now
+from benchmarks.throughput import header, machine_info, markdown_table, package_versions, utc_now
 from experiments.common import EXIT_INTERRUPTED, apply_cpu_cores, fail, parse
 
 if TYPE_CHECKING:
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
 
     versions = package_versions(("noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d"))
     machine = machine_info()
-    command = " ".join(["python -m experiments.bench_learning", *argv])
+    command = " ".join(["python -m benchmarks.learning", *argv])
     t0 = time.perf_counter()
     groups = [
         run_group(name, label, config, seeds, out, args.quiet)

@@ -1,7 +1,7 @@
 """Time the jitted agent step: act only, and act + one TD update (batch 128 by default).
 
-    python -m experiments.bench_step                # default network, 1 agent
-    python -m experiments.bench_step --agents 1 4 16 --no-noisy
+    python -m benchmarks.step                # default network, 1 agent
+    python -m benchmarks.step --agents 1 4 16 --no-noisy
 
 Prints microseconds per call (median of repeats; the machine is shared, so compare figures from
 one run). No environment is stepped: transitions are fixed arrays, so this measures the device

@@ -1,8 +1,8 @@
 """Time prioritised-replay data structures: one ``sample``, one ``update`` and one ``add`` under jit.
 
-    python -m experiments.bench_per                      # capacity 100_000, batch 128
-    python -m experiments.bench_per --capacity 50000 --batch-size 64 --branching 8 16
-    python -m experiments.bench_per --quick              # tiny sizes, for tests
+    python -m benchmarks.per                      # capacity 100_000, batch 128
+    python -m benchmarks.per --capacity 50000 --batch-size 64 --branching 8 16
+    python -m benchmarks.per --quick              # tiny sizes, for tests
 
 Candidates (same contract as ``noisyjax.replay.per``: recompute-from-children, never ``+= delta``):
   binary-heap   a binary sum tree in one flat array, leaves padded to the next power of two (the

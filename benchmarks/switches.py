@@ -1,10 +1,10 @@
 """What each Rainbow switch costs: one TD update with and without prioritised replay, and env
 steps/s of the whole training loop (one agent, LunarLander-v3) with each switch.
 
-    python -m experiments.bench_switches                 # about 5 minutes
-    python -m experiments.bench_switches --quick         # seconds: for tests
+    python -m benchmarks.switches                 # about 5 minutes
+    python -m benchmarks.switches --quick         # seconds: for tests
 
-Update cost: ``experiments.bench_step``'s timing of the jitted agent step (act + update every
+Update cost: ``benchmarks.step``'s timing of the jitted agent step (act + update every
 step minus act only) at batch 128. Loop throughput: ``noisyjax.run.loop.train`` after the warm-up and
 the first (compiling) update; the variants take turns for ``--rounds`` rounds so that a shared
 machine's load falls on all of them alike; the median is reported. Compare figures from one run.
@@ -16,8 +16,8 @@ import dataclasses
 import statistics
 import sys
 
-from experiments.bench_step import time_step
-from experiments.bench_sweep import loop_throughput
+from benchmarks.step import time_step
+from benchmarks.sweep import loop_throughput
 from experiments.common import parse
 from noisyjax.config import Config, preset_config
 

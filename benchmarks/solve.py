@@ -3,10 +3,10 @@
 there are cores, each pinned to its own core (issue 3's targets: median <= 150,000 env steps and
 median <= 3 minutes to solve on this 2-core CPU).
 
-    python -m experiments.bench_solve                          # seeds 0-4, the defaults
-    python -m experiments.bench_solve --seeds 0-9 --jobs 1     # one run at a time
-    python -m experiments.bench_solve --quick                  # CartPole-v1, 2 seeds, about 1 minute
-    python -m experiments.bench_solve --loss mse --sigma0 0.5  # any Config flag is passed on
+    python -m benchmarks.solve                          # seeds 0-4, the defaults
+    python -m benchmarks.solve --seeds 0-9 --jobs 1     # one run at a time
+    python -m benchmarks.solve --quick                  # CartPole-v1, 2 seeds, about 1 minute
+    python -m benchmarks.solve --loss mse --sigma0 0.5  # any Config flag is passed on
 
 Writes into --out: ``solve.md`` (one row per seed, the medians and the verdict), ``solve.json``,
 and each seed's run folder (``seedK/``, exactly what ``experiments.lunar`` writes). Seconds to
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from experiments.bench_throughput import header, machine_info, markdown_table, package_versions, utc_now
+from benchmarks.throughput import header, machine_info, markdown_table, package_versions, utc_now
 from experiments.common import EXIT_INTERRUPTED, fail, parse
 from noisyjax.analysis.stats import median_to_solve
 from noisyjax.config import Config
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     flags = config_flags(config)
     versions = package_versions(("noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d"))
     machine = machine_info()
-    command = " ".join(["python -m experiments.bench_solve", *argv])
+    command = " ".join(["python -m benchmarks.solve", *argv])
     t0 = time.perf_counter()
     try:
         summaries = run_seeds(seeds, flags, out, allowed[:jobs], args.quiet)

@@ -1,0 +1,1 @@
+"""Measurements of noisyjax: python -m benchmarks.<name> (each takes --quick)."""
