@@ -7,12 +7,12 @@ sweep (one call of ``noisyjax.run.loop.train`` for all its seeds).
     python -m benchmarks.learning --seeds 0-19 --total-steps 250000 --out runs/learning
 
 Writes into --out: ``learning.md`` (table and verdict) and ``learning.json``; the plots of
-``noisyjax.analysis.plots.plot_sweep``: ``sweep_returns.png`` (trailing-100 mean return across seeds with a
-95% bootstrap band, and the IQM), ``sweep_solved.png`` (fraction of seeds solved over env steps),
-``sweep_sigma.png`` (mean |sigma| per noisy layer); and per agent ``episodes.csv`` and
-``metrics.csv`` under ``noisy/`` and ``epsilon/``. The final return of an agent is the mean of its
-last 100 training episodes at the end of the budget (no separate evaluation: it would cost as much
-as a large part of the training budget).
+``noisyjax.analysis.sweep_plots.plot_sweep``: ``sweep_returns.png`` (trailing-100 mean return
+across seeds with a 95% bootstrap band, and the IQM), ``sweep_solved.png`` (fraction of seeds
+solved over env steps), ``sweep_sigma.png`` (mean |sigma| per noisy layer); and per agent
+``episodes.csv`` and ``metrics.csv`` under ``noisy/`` and ``epsilon/``. The final return of an
+agent is the mean of its last 100 training episodes at the end of the budget (no separate
+evaluation: it would cost as much as a large part of the training budget).
 
 The agent axis is ``vmap`` by default: at 10 agents it ran about 3.7x faster than the exact ``map``
 here; seeds are then not bitwise equal to single runs (README, "Reproducibility"), which does not
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from benchmarks.throughput import header, machine_info, markdown_table, package_versions, utc_now
+from benchmarks.report import command_line, header, machine_info, markdown_table, package_versions, run_record
 from experiments.common import EXIT_INTERRUPTED, apply_cpu_cores, fail, parse
 
 if TYPE_CHECKING:
@@ -295,19 +295,19 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(out)
     apply_cpu_cores(noisy, args.quiet)  # before JAX's first computation
 
-    versions = package_versions(("noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d"))
+    versions = package_versions()
     machine = machine_info()
-    command = " ".join(["python -m benchmarks.learning", *argv])
+    command = command_line("benchmarks.learning", argv)
     t0 = time.perf_counter()
     groups = [
         run_group(name, label, config, seeds, out, args.quiet)
         for (name, label), config in zip(GROUPS, (noisy, epsilon))
     ]
-    from noisyjax.analysis import plots
+    from noisyjax.analysis.sweep_plots import plot_sweep
     from noisyjax.run.envs import solve_threshold
 
     threshold = solve_threshold(noisy.env, noisy.solve_threshold)
-    plots.plot_sweep({g.label: g.dirs for g in groups}, out, threshold)
+    plot_sweep({g.label: g.dirs for g in groups}, out, threshold)
     meta = {
         "header": header("Sample efficiency: NoisyNet-DQN vs epsilon-greedy DQN", command, versions, machine),
         "total_steps": total, "agent_axis": args.agent_axis, "cpu_cores": args.cpu_cores,
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     (out / "learning.md").write_text(text)
     payload = {
-        "command": command, "date": utc_now(), "versions": versions, "machine": machine,
+        **run_record(command, versions, machine),
         "total_steps": total, "agent_axis": args.agent_axis, "cpu_cores": args.cpu_cores,
         "cpu_devices": {g.label: g.devices for g in groups}, "threshold": threshold,
         "wall_time_s": time.perf_counter() - t0, **numbers,

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks.throughput import header, machine_info, markdown_table, package_versions, utc_now
+from benchmarks.report import header, machine_info, markdown_table, package_versions, utc_now
 from experiments.common import fail, parse
 
 if TYPE_CHECKING:

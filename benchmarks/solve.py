@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from benchmarks.throughput import header, machine_info, markdown_table, package_versions, utc_now
+from benchmarks.report import command_line, header, machine_info, markdown_table, package_versions, run_record
 from experiments.common import EXIT_INTERRUPTED, fail, parse
 from noisyjax.analysis.stats import median_to_solve
 from noisyjax.config import Config
@@ -195,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         fail(str(err))
 
     flags = config_flags(config)
-    versions = package_versions(("noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d"))
+    versions = package_versions()
     machine = machine_info()
-    command = " ".join(["python -m benchmarks.solve", *argv])
+    command = command_line("benchmarks.solve", argv)
     t0 = time.perf_counter()
     try:
         summaries = run_seeds(seeds, flags, out, allowed[:jobs], args.quiet)
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     (out / "solve.md").write_text(text)
     write_json(out / "solve.json", {
-        "command": command, "date": utc_now(), "versions": versions, "machine": machine,
+        **run_record(command, versions, machine),
         "seeds": seeds, "jobs": jobs, "flags": flags, "config": dataclasses.asdict(config),
         "wall_time_s": time.perf_counter() - t0, **numbers,
     })

@@ -19,20 +19,27 @@ a package that is not importable say so. Writes ``throughput.md`` and ``throughp
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import importlib.util
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmarks.report import (
+    CORE_PACKAGES,
+    command_line,
+    header,
+    load_average,
+    machine_info,
+    markdown_table,
+    package_versions,
+    run_record,
+)
 from experiments.common import fail, parse
 
 if TYPE_CHECKING:
@@ -44,10 +51,7 @@ LOG_EVERY = 500  # noisyjax log points (its timing marks): --steps and --warmup 
 RESULT_TAG = "BENCH_RESULT "
 NOT_INSTALLED = "not installed (pip install -e '.[bench]')"
 NOTEBOOK_STEPS_PER_SEC = 110.0
-PACKAGES = (
-    "noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d",
-    "torch", "stable-baselines3", "sbx-rl",
-)
+PACKAGES = (*CORE_PACKAGES, "torch", "stable-baselines3", "sbx-rl")
 
 # rl-baselines3-zoo's LunarLander DQN hyperparameters, with one gradient step per env step.
 ZOO = {
@@ -106,62 +110,7 @@ class Args:
     """Folder to create (must not exist or be empty); default: a new folder under runs/."""
 
 
-# ------------------------------------------------------------------------------- shared helpers
-
-
-def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
-    """Installed version of each package (None if absent) plus Python's."""
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def machine_info() -> dict:
-    """CPU model, core count, platform and load averages (1, 5, 15 min) right now."""
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model, "cores": os.cpu_count(), "platform": platform.platform(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def utc_now() -> str:
-    """The current UTC time as ``YYYY-MM-DD HH:MM UTC``."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def header(title: str, command: str, versions: dict, machine: dict) -> str:
-    """Markdown preamble of a benchmark table: command, date, versions, machine."""
-    shown = ", ".join(f"{k} {v}" for k, v in versions.items() if v is not None)
-    absent = [k for k, v in versions.items() if v is None]
-    lines = [
-        f"## {title}", "",
-        f"- command: `{command}`",
-        f"- date: {utc_now()}",
-        f"- versions: {shown}" + (f" (not installed: {', '.join(absent)})" if absent else ""),
-        f"- machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}; "
-        f"load average at start {machine['load_average']}",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured markdown table."""
-    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
+# ------------------------------------------------------------------------------ argument checks
 
 
 def positive_multiple(flag: str, value: int, of: int, allow_zero: bool = False) -> None:
@@ -504,7 +453,8 @@ def render(summary: dict, meta: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Measure, print the table, write throughput.md and throughput.json; returns the exit status."""
-    args = parse(Args, sys.argv[1:] if argv is None else argv, description=__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse(Args, argv, description=__doc__)
     steps = args.steps if args.steps is not None else (1000 if args.quick else 3000)
     warmup = args.warmup if args.warmup is not None else (500 if args.quick else 1000)
     repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
@@ -530,9 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunDirError as err:
         fail(str(err))
 
-    versions = package_versions()
+    versions = package_versions(PACKAGES)
     machine = machine_info()
-    command = "python -m benchmarks.throughput " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line("benchmarks.throughput", argv)
     skipped = {
         r.name: NOT_INSTALLED for r in wanted if r.module and importlib.util.find_spec(r.module) is None
     }
@@ -548,16 +498,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[repeat {k + 1}/{repeats}] {row.name}: {shown}", file=sys.stderr, flush=True)
     summary = summarise(results, skipped)
     meta = {
-        "header": header("Throughput of the whole training loop, LunarLander-v3", command.strip(), versions,
-                         machine),
-        "warmup": warmup, "steps": steps, "repeats": repeats,
-        "load_end": [round(x, 2) for x in os.getloadavg()],
+        "header": header("Throughput of the whole training loop, LunarLander-v3", command, versions, machine),
+        "warmup": warmup, "steps": steps, "repeats": repeats, "load_end": load_average(),
     }
     text = render(summary, meta)
     print(text)
     (Path(out) / "throughput.md").write_text(text)
     payload = {
-        "command": command.strip(), "date": utc_now(), "versions": versions, "machine": machine,
+        **run_record(command, versions, machine),
         "warmup": warmup, "steps": steps, "repeats": repeats, "seed": args.seed,
         "wall_time_s": time.perf_counter() - t0, "raw": results, "summary": summary,
         "zoo_settings": {k: list(v) if isinstance(v, tuple) else v for k, v in ZOO.items()},

@@ -1,0 +1,88 @@
+"""What every benchmark report says about where and how it ran, and the markdown it is written in:
+package versions, the machine, the date, the command, the report's preamble and its tables.
+
+Used by ``benchmarks.throughput``, ``benchmarks.solve``, ``benchmarks.learning`` and
+``benchmarks.profile``; nothing here imports JAX or noisyjax.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# The packages a noisyjax-only report lists (benchmarks.throughput adds the peers it times).
+CORE_PACKAGES = ("noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d")
+
+
+def package_versions(names: tuple[str, ...] = CORE_PACKAGES) -> dict[str, str | None]:
+    """Installed version of each package (None if absent) plus Python's."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def load_average() -> list[float]:
+    """The load averages over 1, 5 and 15 minutes right now, rounded to 2 decimals."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, core count, platform and load averages (1, 5, 15 min) right now."""
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model, "cores": os.cpu_count(), "platform": platform.platform(),
+        "load_average": load_average(),
+    }
+
+
+def utc_now() -> str:
+    """The current UTC time as ``YYYY-MM-DD HH:MM UTC``."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def command_line(module: str, argv: list[str]) -> str:
+    """The command a report names: ``python -m <module>`` and its arguments."""
+    return " ".join([f"python -m {module}", *argv])
+
+
+def header(title: str, command: str, versions: dict[str, str | None], machine: dict[str, Any]) -> str:
+    """Markdown preamble of a benchmark table: command, date, versions, machine."""
+    shown = ", ".join(f"{k} {v}" for k, v in versions.items() if v is not None)
+    absent = [k for k, v in versions.items() if v is None]
+    lines = [
+        f"## {title}", "",
+        f"- command: `{command}`",
+        f"- date: {utc_now()}",
+        f"- versions: {shown}" + (f" (not installed: {', '.join(absent)})" if absent else ""),
+        f"- machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}; "
+        f"load average at start {machine['load_average']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_record(command: str, versions: dict[str, str | None], machine: dict[str, Any]) -> dict[str, Any]:
+    """The first keys of a report's JSON: ``command``, ``date`` (now), ``versions``, ``machine``."""
+    return {"command": command, "date": utc_now(), "versions": versions, "machine": machine}
+
+
+def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured markdown table."""
+    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
