@@ -15,7 +15,7 @@ agent is the mean of its last 100 training episodes at the end of the budget (no
 evaluation: it would cost as much as a large part of the training budget).
 
 The agent axis is ``vmap`` by default: at 10 agents it ran about 3.7x faster than the exact ``map``
-here; seeds are then not bitwise equal to single runs (README, "Reproducibility"), which does not
+here; seeds are then not bitwise equal to single runs (docs/reproducibility.md), which does not
 matter for comparing two methods over seeds.
 """
 

@@ -1,25 +1,24 @@
 """Where the time of one noisyjax training step goes, at the default Config on LunarLander-v3.
 
-    python -m benchmarks.profile              # 3 x (loop + timed copy), 5,000 timed steps each
+    python -m benchmarks.profile              # 3 x (loop + timed loop), 5,000 timed steps each
     python -m benchmarks.profile --quick      # 1 x 1,000 timed steps (< 2 minutes)
 
 Three measurements, with the library's own functions (one agent, after the warm-up):
 
 1. the whole loop: ``noisyjax.run.loop.train``, timed between two of its log points
    (``TrainResult.log_times``);
-2. a timed copy of that loop's body (``timed_loop``: the same ``HostEnvs``, jitted
-   ``Agent.step_batch``, ``act_batch``, ``reset_metrics`` and ``sigma_stats`` calls and the same
-   bookkeeping, with a clock read around each part). Its one change: the step's result is waited
-   for (``block_until_ready``) before ``np.asarray`` reads the actions, so that the step and the
-   read-back are timed apart. Every part is then timed inside a real loop, under the same load;
+2. the same loop with a ``noisyjax.run.hooks.Stopwatch`` (``timed_loop``): ``train`` reads the
+   clock around each of its parts. Its one change: the step's result is waited for
+   (``block_until_ready``) before ``np.asarray`` reads the actions, so that the step and the
+   read-back are timed apart. Every part is timed inside the real loop, under the same load;
 3. microbenchmarks of parts that happen inside the jitted call and cannot be timed there: the
    host->device transfer of its numpy inputs (the same step called with numpy inputs and with
    inputs already on the device, alternating in blocks of 20 calls), ``Agent.act_batch`` alone
    (action selection) and ``QNetwork.noise`` (one noise draw, amortised over 64 draws in one
    call). They are shown as "of which" estimates.
 
-Copy and loop are alternated; the table reports medians. If ``noisyjax.run.loop.train`` changes, the
-copy's total drifts from the loop's: the table prints both so that drift shows.
+The timed and the plain loop are alternated; the table reports medians, and prints both totals,
+so the cost of the timing itself shows.
 """
 
 from __future__ import annotations
@@ -41,8 +40,8 @@ from experiments.common import fail, parse
 if TYPE_CHECKING:
     from noisyjax.config import Config
 
-TARGET_SHARE = 0.80  # issue 6: env step + jitted agent compute >= 80% of the loop
-PARTS = ("env", "bookkeeping", "step_act", "step_update", "transfer_out", "logging")
+TARGET_SHARE = 0.80  # the target: env step + jitted agent compute >= 80% of the loop
+PARTS = ("env", "bookkeeping", "step_act", "step_update", "transfer_out", "logging")  # of Stopwatch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +54,7 @@ class Args:
     """Timed env steps per measurement (rounded up to the loop's log_every); default 5000, 1000
     with --quick."""
     repeats: int | None = None
-    """Measurements of the loop and of its timed copy, alternated (medians reported); default 3,
+    """Measurements of the loop with and without its Stopwatch, alternated (medians reported); default 3,
     1 with --quick."""
     calls: int | None = None
     """Calls per repeat of each microbenchmark (5 repeats, 3 with --quick); default 1000, 200
@@ -86,99 +85,20 @@ def time_train(config: Config, steps: int, seed: int) -> tuple[float, int]:
 
 
 def timed_loop(config: Config, steps: int, seed: int) -> dict:
-    """The body of ``noisyjax.run.loop.train`` (one agent, no files) with a clock read around each
-    part. Returns seconds per part summed over the timed window (``PARTS``, plus ``total``), the
-    number of timed steps and of steps that ran a TD update."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    from noisyjax.agent.agent import Agent, Transition
-    from noisyjax.run.envs import HostEnvs, solve_threshold
-    from noisyjax.run.loop import WINDOW, stack_hparams
+    """``noisyjax.run.loop.train`` itself (one agent, no files) with a ``Stopwatch``: the loop
+    reads the clock around each of its parts and waits for each jitted step before reading its
+    actions back. Returns seconds per part summed over the timed window (``PARTS``, plus
+    ``total``), the number of timed steps and of steps that ran a TD update."""
+    from noisyjax.run.hooks import Stopwatch
+    from noisyjax.run.loop import train
 
     start, end = window(config, steps)
-    config = dataclasses.replace(config, total_steps=end)
-    seeds = [seed]
-    n = 1
-    envs = HostEnvs(config.env, seeds)
-    agent = Agent(config, envs.obs_dim, envs.num_actions)
-    threshold = solve_threshold(config.env, config.solve_threshold)
-    # As in noisyjax.run.loop: the step compiled with and without the update, chosen by the host.
-    step_fns = {
-        due: jax.jit(functools.partial(agent.step_batch, update=due), donate_argnums=0)
-        for due in (False, True)
-    }
-    act_fn = jax.jit(agent.act_batch, donate_argnums=0)
-    sigma_fn = jax.jit(agent.sigma_stats)
-    metrics_fn = jax.jit(agent.reset_metrics, donate_argnums=0)
-    states = jax.jit(agent.init_batch)(jnp.asarray(seeds), stack_hparams(config, [{}]))
-    # Which env steps run a TD update (a function of the shared step counter and replay size).
-    due = np.array([agent.update_due_at(t) for t in range(1, end + 1)])
-
-    returns: list[list[float]] = [[] for _ in range(n)]
-    lengths: list[list[int]] = [[] for _ in range(n)]
-    end_steps: list[list[int]] = [[] for _ in range(n)]
-    solved_at: list[int | None] = [None] * n
-    ep_return = np.zeros(n)
-    ep_len = np.zeros(n, np.int64)
-    obs = envs.reset()
-    states, actions = act_fn(states, obs)
-    actions = np.asarray(actions)
-    spent = dict.fromkeys((*PARTS, "total"), 0.0)
-    clock = time.perf_counter
-    t = 0
-    while t < end:
-        c0 = clock()
-        next_obs, reward, terminated, truncated = envs.step(actions)
-        c1 = clock()
-        t += 1
-        transitions = Transition(obs, actions, reward, next_obs, terminated, truncated)
-        ep_return += reward
-        ep_len += 1
-        done = terminated | truncated
-        reset = 0.0
-        if done.any():
-            for i in np.flatnonzero(done):
-                returns[i].append(float(ep_return[i]))
-                lengths[i].append(int(ep_len[i]))
-                end_steps[i].append(t)
-                recent = returns[i][-WINDOW:]
-                if (
-                    solved_at[i] is None and threshold is not None
-                    and len(recent) == WINDOW and np.mean(recent) >= threshold
-                ):
-                    solved_at[i] = t
-                ep_return[i], ep_len[i] = 0.0, 0
-            r0 = clock()
-            obs = envs.reset_done(done)
-            reset = clock() - r0
-        else:
-            obs = next_obs
-        c3 = clock()
-        states, actions = step_fns[bool(due[t - 1])](states, transitions, obs)
-        actions.block_until_ready()
-        c4 = clock()
-        actions = np.asarray(actions)
-        c5 = clock()
-        log = 0.0
-        if t % config.log_every == 0:
-            states, loss, q, _ = metrics_fn(states)
-            np.asarray(sigma_fn(states))
-            log = clock() - c5
-        if config.stop_when_solved and all(s is not None for s in solved_at):
-            break
-        c6 = clock()
-        if start < t <= end:
-            spent["env"] += (c1 - c0) + reset
-            spent["bookkeeping"] += (c3 - c1) - reset + (c6 - c5) - log
-            spent["step_update" if due[t - 1] else "step_act"] += c4 - c3
-            spent["transfer_out"] += c5 - c4
-            spent["logging"] += log
-            spent["total"] += c6 - c0
-    envs.close()
-    timed = end - start
-    return {"seconds": spent, "steps": timed, "update_steps": int(due[start:end].sum())}
+    watch = Stopwatch(start, end)
+    train(dataclasses.replace(config, total_steps=end), [seed], evaluate_at_end=False, stopwatch=watch)
+    seconds = {part: watch.seconds[part] for part in PARTS}
+    seconds["logging"] += watch.seconds["checkpoint"]  # no files: nothing is written
+    seconds["total"] = sum(seconds.values())
+    return {"seconds": seconds, "steps": watch.steps, "update_steps": watch.updates}
 
 
 def microbenchmarks(config: Config, seed: int, calls: int, repeats: int) -> dict[str, list[float]]:
@@ -190,9 +110,9 @@ def microbenchmarks(config: Config, seed: int, calls: int, repeats: int) -> dict
     import jax.numpy as jnp
     import numpy as np
 
-    from noisyjax.agent.agent import Agent, Transition
+    from noisyjax.agent.agent import Agent
+    from noisyjax.agent.types import Transition, stack_hparams
     from noisyjax.run.envs import HostEnvs
-    from noisyjax.run.loop import stack_hparams
 
     envs = HostEnvs(config.env, [seed])
     obs_dim, num_actions = envs.obs_dim, envs.num_actions
@@ -278,8 +198,8 @@ def microbenchmarks(config: Config, seed: int, calls: int, repeats: int) -> dict
 def breakdown(
     config: Config, runs: list[dict], micro: dict[str, list[float]]
 ) -> list[tuple[str, float, bool]]:
-    """Rows ``(label, us per env step, is_sub_row)`` from the timed copies (medians over runs) and
-    the microbenchmarks; top-level rows add up to the copy's total."""
+    """Rows ``(label, us per env step, is_sub_row)`` from the timed loops (medians over runs) and
+    the microbenchmarks; top-level rows add up to the timed loop's total."""
 
     def per_step(part: str) -> float:
         return statistics.median(r["seconds"][part] / r["steps"] * 1e6 for r in runs)
@@ -327,10 +247,10 @@ def render(config: Config, train_us: list[float], runs: list[dict], micro: dict[
         [("&nbsp;&nbsp;of which: " if sub else "") + label, _us(us), f"{100 * us / total:.1f}%"]
         for label, us, sub in rows
     ]
-    table_rows.append(["**total of the timed copy of the loop**", f"**{_us(total)}**", "100%"])
+    table_rows.append(["**total of the timed loop**", f"**{_us(total)}**", "100%"])
     spread = f"; min {min(train_us):,.0f}, max {max(train_us):,.0f}" if len(train_us) > 1 else ""
     table_rows.append([
-        f"whole loop, noisyjax.run.loop.train (not instrumented{spread})", _us(loop_us),
+        f"whole loop, noisyjax.run.loop.train (not timed{spread})", _us(loop_us),
         f"{100 * loop_us / total:.1f}%",
     ])
     env_us, compute_us = rows[0][1], rows[1][1] - rows[4][1]  # the agent step less its input transfer
@@ -355,11 +275,11 @@ def render(config: Config, train_us: list[float], runs: list[dict], micro: dict[
     ]
     numbers = {
         "train_us_per_step": train_us, "timed_steps": runs[0]["steps"],
-        "timed_copy": [{"seconds": r["seconds"], "steps": r["steps"], "update_steps": r["update_steps"]}
+        "timed_loop": [{"seconds": r["seconds"], "steps": r["steps"], "update_steps": r["update_steps"]}
                        for r in runs],
         "microbenchmarks_us": {k: [x * 1e6 for x in v] for k, v in micro.items()},
         "rows_us_per_env_step": {label: us for label, us, _ in rows},
-        "copy_total_us_per_step": total, "env_plus_compute_share": share,
+        "timed_total_us_per_step": total, "env_plus_compute_share": share,
     }
     return "\n".join(lines), numbers
 
@@ -395,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         train_us.append(us)
         runs.append(timed_loop(config, steps, args.seed))
         copy_us = runs[-1]["seconds"]["total"] / runs[-1]["steps"] * 1e6
-        print(f"[{k + 1}/{repeats}] loop {us:,.0f} us/step, timed copy {copy_us:,.0f} us/step",
+        print(f"[{k + 1}/{repeats}] loop {us:,.0f} us/step, timed loop {copy_us:,.0f} us/step",
               file=sys.stderr, flush=True)
     micro_repeats = 3 if args.quick else 5
     micro = microbenchmarks(config, args.seed, calls, micro_repeats)

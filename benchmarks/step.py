@@ -22,10 +22,10 @@ import numpy as np
 import tyro
 
 from experiments.common import fail, parse
-from noisyjax.agent.agent import Agent, Transition
+from noisyjax.agent.agent import Agent
+from noisyjax.agent.types import Transition, stack_hparams
 from noisyjax.config import Config
 from noisyjax.run.devices import agent_mesh, over_devices, use_cpu_devices
-from noisyjax.run.loop import stack_hparams
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,7 +39,7 @@ class Args:
     agents: tuple[int, ...] = (1, 4, 16, 64)
     """Agent-axis widths to measure."""
     axes: tuple[str, ...] = ("map", "vmap")
-    """Agent-axis strategies to measure (see README, Reproducibility)."""
+    """Agent-axis strategies to measure (see docs/reproducibility.md)."""
     warmup_steps: int = 1_000
     """Random-action env steps before learning (shorter than the default 5,000: they cost no
     update, so they only delay the measurement)."""

@@ -9,12 +9,12 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import tyro
 
 from experiments.common import fail, parse, pin_cores
+from noisyjax.config import EvalPolicy
 from noisyjax.io.restore import load_run
 from noisyjax.io.rundir import RunDirError
 from noisyjax.run.evaluation import evaluate, record_episode
@@ -28,7 +28,7 @@ class Args:
     """The run folder (python -m experiments.lunar wrote it)."""
     episodes: int = 100
     """Evaluation episodes."""
-    policy: Literal["mean", "noisy", "frozen"] = "mean"
+    policy: EvalPolicy = "mean"
     """mean: noise off; noisy: fresh noise every step; frozen: one noise draw per episode."""
     gif: Path | None = None
     """Also render the first evaluation episode to this GIF file (headless)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Literal
 
 import tyro
 
@@ -23,7 +22,7 @@ from experiments.common import (
     pin_cores,
     preset_default,
 )
-from noisyjax.config import Config
+from noisyjax.config import Config, PresetName
 from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     RunDirError,
@@ -42,7 +41,7 @@ class Args:
     """Train one NoisyNet-DQN agent and write a run folder."""
 
     config: tyro.conf.OmitArgPrefixes[Config] = Config()
-    preset: Literal["none", "rainbow-lite"] = "none"
+    preset: PresetName = "none"
     """Start from a named bundle of settings (rainbow-lite: noisy + double + dueling + PER +
     3-step returns); other flags override it."""
     seed: int = 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import tyro
@@ -28,7 +27,7 @@ from experiments.common import (
     preset_default,
     request_devices,
 )
-from noisyjax.config import Config
+from noisyjax.config import Config, PresetName
 from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     SUMMARY_FILE,
@@ -59,7 +58,7 @@ class Args:
     """Train one agent per (seed, grid point) in one vmapped loop."""
 
     config: tyro.conf.OmitArgPrefixes[Config] = Config()
-    preset: Literal["none", "rainbow-lite"] = "none"
+    preset: PresetName = "none"
     """Start from a named bundle of settings (rainbow-lite: noisy + double + dueling + PER +
     3-step returns); other flags override it."""
     seeds: str = "0-4"

@@ -1,15 +1,17 @@
 """noisyjax: Noisy Networks for exploration in deep Q-learning, in JAX."""
 
-from noisyjax.agent.agent import (
+from noisyjax.agent.agent import Agent
+from noisyjax.agent.losses import discount_from_termination, huber, td_error, td_loss, td_target
+from noisyjax.agent.optimizer import default_optimizer
+from noisyjax.agent.types import (
     SWEEPABLE,
-    Agent,
     AgentState,
     HParams,
     Learner,
     Transition,
     hparams_from_config,
+    stack_hparams,
 )
-from noisyjax.agent.losses import discount_from_termination, huber, td_error, td_loss, td_target
 from noisyjax.config import PRESETS, Config, preset_config
 from noisyjax.nn.networks import QNetwork, mean_abs_sigma
 from noisyjax.nn.noisy import (
@@ -40,6 +42,8 @@ __all__ = [
     "preset_config",
     "sample_uniform",
     "SWEEPABLE",
+    "default_optimizer",
+    "stack_hparams",
     "Agent",
     "AgentResult",
     "TrainResult",

@@ -1,15 +1,28 @@
 """Every setting of a run, in one frozen dataclass with defaults; validation names the bad field.
 
-Defaults are chosen to solve LunarLander-v3 on a laptop CPU; README.md ("Defaults") says how
+Defaults are chosen to solve LunarLander-v3 on a laptop CPU; README.md ("Defaults") and docs/tuning.md say how
 each differs from the paper and why.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import tyro
+
+# Each list of names is defined once, as a Literal; everything else derives from it (get_args).
+Loss = Literal["huber", "mse"]
+EvalPolicy = Literal["mean", "noisy", "frozen"]
+"""Evaluation policies: mean weights (noise off, Dopamine), fresh noise every step (DQN Zoo), one
+noise draw per episode (Stoix)."""
+AgentAxis = Literal["map", "vmap"]
+CpuCores = Literal["one", "all"]
+PresetName = Literal["none", "rainbow-lite"]
+"""Named bundles of settings (``--preset``); "none" is the plain defaults."""
+
+EVAL_POLICIES: tuple[str, ...] = get_args(EvalPolicy)
+PRESET_NAMES: tuple[str, ...] = get_args(PresetName)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +43,7 @@ class Config:
     factorised: bool = True
     """Factorised Gaussian noise (the paper's choice for DQN); False: independent noise."""
     sigma0: float = 0.25
-    """Factorised sigma initialisation sigma0/sqrt(fan_in) (paper: 0.5; README "Defaults")."""
+    """Factorised sigma initialisation sigma0/sqrt(fan_in) (paper: 0.5; docs/tuning.md)."""
     hidden_sizes: tuple[int, ...] = (128, 128)
     """Widths of the hidden layers."""
     dueling: bool = False
@@ -42,13 +55,13 @@ class Config:
     """Adam step size at the first update."""
     learning_rate_end_fraction: float = 0.1
     """The step size decays linearly from learning_rate at the first update to this fraction of
-    it at total_steps (README "Defaults"); 1 means a constant learning_rate."""
+    it at total_steps (docs/tuning.md); 1 means a constant learning_rate."""
     adam_eps: float = 1e-8
     """Adam epsilon."""
     max_grad_norm: float | None = 10.0
     """Clip gradients to this global norm; None means no clipping."""
-    loss: Literal["huber", "mse"] = "mse"
-    """TD loss: mse (squared TD error; README "Defaults") or huber (DQN's clipped error)."""
+    loss: Loss = "mse"
+    """TD loss: mse (squared TD error; docs/tuning.md) or huber (DQN's clipped error)."""
     huber_delta: float = 1.0
     """Huber loss: quadratic for |TD error| <= delta, linear beyond (DQN's error clipping is 1)."""
     gamma: float = 0.99
@@ -56,7 +69,7 @@ class Config:
     batch_size: int = 128
     """Transitions per update."""
     buffer_size: int = 30_000
-    """Replay capacity per agent (README "Defaults": a small buffer forgets the early crashes)."""
+    """Replay capacity per agent (docs/tuning.md: a small buffer forgets the early crashes)."""
     warmup_steps: int = 5_000
     """Uniform random actions, no updates, for this many env steps first."""
     train_freq: int = 2
@@ -89,15 +102,15 @@ class Config:
 
     eval_episodes: int = 100
     """Evaluation episodes at the end of training (fresh seeds, distinct from training)."""
-    eval_policy: Literal["mean", "noisy", "frozen"] = "mean"
+    eval_policy: EvalPolicy = "mean"
     """Evaluation policy: mean weights, fresh noise every step, or one noise draw per episode."""
     log_every: int = 1_000
     """Write training metrics every this many env steps."""
     checkpoint_every: int = 50_000
     """Write a checkpoint every this many env steps (and always at the end or on Ctrl-C)."""
-    agent_axis: Literal["map", "vmap"] = "map"
+    agent_axis: AgentAxis = "map"
     """Agent-axis strategy: 'map' is bitwise equal to a single run; 'vmap' may differ by ulps."""
-    cpu_cores: Literal["one", "all"] = "one"
+    cpu_cores: CpuCores = "one"
     """CPU cores of the run's process: 'one' pins it to one core (fastest for one agent on a small
     CPU); 'all' lets XLA use every core (faster for wide sweeps). Results are bitwise reproducible
     between runs with the same setting."""
@@ -147,28 +160,28 @@ def validate(c: Config) -> None:
         _fail("n_step", c.n_step, f"must be smaller than buffer_size={c.buffer_size}")
     if c.batch_size > c.buffer_size:
         _fail("batch_size", c.batch_size, f"must not exceed buffer_size={c.buffer_size}")
-    if c.loss not in ("huber", "mse"):
-        _fail("loss", c.loss, "must be 'huber' or 'mse'")
-    if c.eval_policy not in ("mean", "noisy", "frozen"):
-        _fail("eval_policy", c.eval_policy, "must be 'mean', 'noisy' or 'frozen'")
-    if c.cpu_cores not in ("one", "all"):
-        _fail("cpu_cores", c.cpu_cores, "must be 'one' or 'all'")
-    if c.agent_axis not in ("map", "vmap"):
-        _fail("agent_axis", c.agent_axis, "must be 'map' or 'vmap'")
+    choices_of = {"loss": Loss, "eval_policy": EvalPolicy, "agent_axis": AgentAxis, "cpu_cores": CpuCores}
+    for name, kind in choices_of.items():
+        choices = get_args(kind)
+        if getattr(c, name) not in choices:
+            _fail(name, getattr(c, name), "must be one of " + ", ".join(repr(x) for x in choices))
     if c.solve_threshold is not None and not isinstance(c.solve_threshold, (int, float)):
         _fail("solve_threshold", c.solve_threshold, "must be a number or None")
 
 
 PRESETS: dict[str, dict] = {
+    "none": {},
     "rainbow-lite": dict(noisy=True, double_q=True, dueling=True, per=True, n_step=3),
 }
-"""Named bundles of settings (``--preset NAME``); flags given with a preset override its values."""
+"""The settings of each ``PresetName`` (``--preset NAME``); flags given with a preset override
+its values."""
+assert tuple(PRESETS) == PRESET_NAMES, "PRESETS must define every PresetName, in order"
 
 
 def preset_config(name: str | None) -> Config:
     """``Config`` with the preset's values (None or "none": the plain defaults)."""
-    if name in (None, "none"):
+    if name is None:
         return Config()
     if name not in PRESETS:
-        raise ValueError(f"preset={name!r} is invalid: choose one of none, {', '.join(PRESETS)}")
+        raise ValueError(f"preset={name!r} is invalid: choose one of {', '.join(PRESET_NAMES)}")
     return Config(**PRESETS[name])

@@ -1,6 +1,7 @@
-"""The agent's typed state and its pure step functions: act, learn, and one step per env step.
+"""The agent's pure step functions: init, act, learn, and one step per env step.
 
-Everything here is pure: the state (params, target, optimiser, replay, key, counters) goes in and
+Everything here is pure: the state (``noisyjax.agent.types``: params, target, optimiser, replay,
+key, counters) goes in and
 comes out. ``Agent`` holds only static things (the network and the Config); its methods never
 touch ``self`` beyond reading them, so ``jax.jit`` can close over it.
 
@@ -9,16 +10,15 @@ is vmapped; float work (forward passes, gradients, Adam) goes through ``over_age
 either exact (unrolled, or ``jax.lax.map`` past 16 agents: bitwise equal to the single agent
 at any width) or ``jax.vmap``
 (faster on accelerators, but XLA may pick other matmul kernels per width, so results can differ
-by ulps between widths). See README.md, "Reproducibility".
+by ulps between widths). See docs/reproducibility.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -26,115 +26,43 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from noisyjax.agent.losses import td_error, td_loss
+from noisyjax.agent.optimizer import (
+    default_optimizer,
+    epsilon_schedule,
+    learning_rate_schedule,
+    per_beta_schedule,
+)
+from noisyjax.agent.types import AgentState, HParams, Learner, Metrics, Transition, split_keys
 from noisyjax.config import Config
 from noisyjax.nn.networks import QNetwork, mean_abs_sigma
 from noisyjax.replay.nstep import Batch, gather, uniform_slots
-from noisyjax.replay.per import PriorityState, per_add, per_init, per_sample, per_update
-from noisyjax.replay.uniform import ReplayState, replay_add, replay_init
+from noisyjax.replay.per import per_add, per_init, per_sample, per_update
+from noisyjax.replay.uniform import replay_add, replay_init
 
 # Widest agent axis that exact mode unrolls. Compile time grows with it (about 40 s for 10 agents
 # of the default network on this 2-core CPU, 90 s for 16), but a rolled lax.map body ran 2-3x
 # slower per agent here, while 10 unrolled agents cost within about 20% of vmap.
 UNROLL_MAX = 16
 
-# Settings that may differ between agents of one sweep: floats that change no shape.
-SWEEPABLE = (
-    "learning_rate",
-    "sigma0",
-    "gamma",
-    "target_tau",
-    "max_grad_norm",
-    "adam_eps",
-    "epsilon_start",
-    "epsilon_end",
-    "huber_delta",
-    "learning_rate_end_fraction",
-)
-
-
-class HParams(NamedTuple):
-    """Per-agent float settings (each a scalar; ``[agents]`` on the agent axis)."""
-
-    learning_rate: jax.Array
-    sigma0: jax.Array
-    gamma: jax.Array
-    target_tau: jax.Array
-    max_grad_norm: jax.Array  # inf means no clipping
-    adam_eps: jax.Array
-    epsilon_start: jax.Array
-    epsilon_end: jax.Array
-    huber_delta: jax.Array
-    learning_rate_end: jax.Array  # learning_rate * learning_rate_end_fraction (host float64)
-
-
-def hparams_from_config(config: Config, **overrides: float) -> HParams:
-    """One agent's ``HParams`` from the config, with swept values from ``overrides``."""
-    values = {name: getattr(config, name) for name in SWEEPABLE}
-    values.update(overrides)
-    # On the host in float64, so that an end of 2e-3 * 0.1 is float32(2e-4) exactly (a float32
-    # product is one ulp off) and a fraction of 1 gives exactly learning_rate.
-    values["learning_rate_end"] = values["learning_rate"] * values.pop("learning_rate_end_fraction")
-    if values["max_grad_norm"] is None:
-        values["max_grad_norm"] = math.inf
-    return HParams(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
-
-
-class Transition(NamedTuple):
-    """One env step ``(s_tm1, a_tm1, r_t, s_t, terminated_t)``; ``s_t`` is the real next
-    observation, also when the episode was truncated or terminated there."""
-
-    obs: jax.Array  # [obs_dim] float32
-    action: jax.Array  # [] int32
-    reward: jax.Array  # [] float32
-    next_obs: jax.Array  # [obs_dim] float32
-    terminated: jax.Array  # [] bool: True only for a real termination, never for truncation
-    truncated: jax.Array  # [] bool: the episode was cut here by a time limit (bootstrap from s_t)
-
-
-class Metrics(NamedTuple):
-    """Running sums since the host last read them (reset by ``Agent.reset_metrics``)."""
-
-    loss_sum: jax.Array
-    q_sum: jax.Array
-    count: jax.Array
-
-
-class Learner(NamedTuple):
-    """What an update changes. Parameters are kept as flat float32 vectors ``[num_params]``
-    (``Agent.param_tree`` gives the Flax dict back): a jitted call costs about a microsecond per
-    array it returns, and one vector instead of dozens of leaves per copy (online, target, two
-    Adam moments) saves most of the per-step dispatch time."""
-
-    params: jax.Array  # [num_params]
-    target_params: jax.Array  # [num_params]
-    opt_state: Any  # optax ScaleByAdamState over the flat vector
-    updates: jax.Array  # int32 []: updates done
-    metrics: Metrics
-
-
-class AgentState(NamedTuple):
-    """The whole state of one agent (every leaf gains a leading ``[agents]`` axis in a sweep)."""
-
-    learner: Learner
-    replay: ReplayState
-    key: jax.Array  # uint32 [2]
-    step: jax.Array  # int32 []: env steps taken (transitions added)
-    hparams: HParams
-    priority: PriorityState | None = None  # prioritised replay's sum tree; None: uniform replay
-
-
-def split_keys(key: jax.Array, n: int) -> jax.Array:
-    """``n`` independent keys from one key (``[n, 2]``)."""
-    return jax.random.split(key, n)
-
-
 @dataclasses.dataclass(frozen=True)
 class Agent:
-    """Static description of a NoisyNet-DQN agent; methods are pure functions of the state."""
+    """Static description of a NoisyNet-DQN agent; methods are pure functions of the state.
+
+    ``optimizer``: an optax ``GradientTransformation`` over the flat parameter vector, used by
+    every agent; None means ``default_optimizer`` built from each agent's ``HParams`` (clip, Adam,
+    the decaying learning rate), which is what lets a sweep give agents their own rates.
+    """
 
     config: Config
     obs_dim: int
     num_actions: int
+    optimizer: optax.GradientTransformation | None = None
+
+    def make_optimizer(self, hp: HParams) -> optax.GradientTransformation:
+        """The optimiser of the agent with ``hp`` (``optimizer`` if given)."""
+        if self.optimizer is not None:
+            return self.optimizer
+        return default_optimizer(hp, self.decay_updates)
 
     @property
     def network(self) -> QNetwork:
@@ -179,7 +107,7 @@ class Agent:
         learner = Learner(
             params=params,
             target_params=params,
-            opt_state=optax.scale_by_adam().init(params),
+            opt_state=self.make_optimizer(hparams).init(params),
             updates=jnp.zeros((), jnp.int32),
             metrics=Metrics(jnp.zeros(()), jnp.zeros(()), jnp.zeros((), jnp.int32)),
         )
@@ -198,16 +126,12 @@ class Agent:
         return self.network.apply(self.param_tree(params), obs, key)
 
     def epsilon(self, step: jax.Array, hp: HParams) -> jax.Array:
-        """Exploration rate at env step ``step``: 1 during warm-up; then 0 for noisy nets, or a
-        linear decay from epsilon_start to epsilon_end over epsilon_fraction * total_steps."""
-        c = self.config
-        warm = step < c.warmup_steps
-        if c.noisy:
+        """Exploration rate at env step ``step``: 1 during warm-up; then 0 for noisy nets, or
+        ``epsilon_schedule`` (a linear decay from epsilon_start to epsilon_end)."""
+        warm = step < self.config.warmup_steps
+        if self.config.noisy:
             return jnp.where(warm, 1.0, 0.0)
-        span = max(c.epsilon_fraction * c.total_steps, 1.0)
-        frac = jnp.minimum(step.astype(jnp.float32) / span, 1.0)
-        eps = hp.epsilon_start + frac * (hp.epsilon_end - hp.epsilon_start)
-        return jnp.where(warm, 1.0, eps)
+        return jnp.where(warm, 1.0, epsilon_schedule(self.config, hp)(step))
 
     def policy(self, params: Any, obs: jax.Array, key: jax.Array, step: jax.Array, hp: HParams):
         """Action for ``obs [obs_dim]``: greedy on freshly-noised Q, or uniform with prob epsilon."""
@@ -225,11 +149,8 @@ class Agent:
         return max(1, (c.total_steps - c.warmup_steps) // c.train_freq)
 
     def learning_rate(self, updates: jax.Array, hp: HParams) -> jax.Array:
-        """Step size of the update after ``updates`` updates: linear from ``hp.learning_rate``
-        to ``hp.learning_rate_end`` over ``decay_updates``, then constant (exactly
-        ``learning_rate`` when the two are equal)."""
-        frac = jnp.minimum(updates.astype(jnp.float32) / self.decay_updates, 1.0)
-        return hp.learning_rate + frac * (hp.learning_rate_end - hp.learning_rate)
+        """Step size of the default optimiser after ``updates`` updates (``learning_rate_schedule``)."""
+        return learning_rate_schedule(hp, self.decay_updates)(updates)
 
     def learn(self, learner: Learner, batch: Batch, keys: jax.Array, hp: HParams) -> Learner:
         """One TD update on ``batch`` (leaves ``[batch, ...]``), then the target sync if due.
@@ -262,17 +183,13 @@ class Agent:
             return loss, (jnp.mean(q_taken), errors)
 
         (loss, (mean_q, errors)), grads = jax.value_and_grad(loss_fn, has_aux=True)(learner.params)
-        norm = jnp.sqrt(jnp.sum(grads**2))
-        grads = grads * jnp.minimum(1.0, hp.max_grad_norm / jnp.maximum(norm, 1e-12))
-        adam = optax.scale_by_adam(eps=hp.adam_eps)
-        steps, opt_state = adam.update(grads, learner.opt_state)
-        params = learner.params - self.learning_rate(learner.updates, hp) * steps
+        steps, opt_state = self.make_optimizer(hp).update(grads, learner.opt_state, learner.params)
+        params = optax.apply_updates(learner.params, steps)
 
         updates = learner.updates + 1
-        tau = hp.target_tau
         target = jax.lax.cond(
             updates % c.target_update_period == 0,
-            lambda: tau * params + (1.0 - tau) * learner.target_params,
+            lambda: optax.incremental_update(params, learner.target_params, hp.target_tau),
             lambda: learner.target_params,
         )
         m = learner.metrics
@@ -353,7 +270,7 @@ class Agent:
         compiles one program with the update and one without, and the one without leaves the
         learner's buffers untouched. None decides inside the program with ``lax.cond``, which
         skips the update too but copies the parameters through its no-update branch (a small
-        cost next to the update: README, "Speed of the step").
+        cost next to the update: docs/speed.md, "Speed of the step").
         """
         c = self.config
         write_slot = states.replay.index  # [agents]
@@ -403,11 +320,8 @@ class Agent:
         return self.act_batch(AgentState(learner, replay, keys, step, states.hparams, priority), obs)
 
     def per_beta(self, step: jax.Array) -> jax.Array:
-        """Importance-sampling exponent at env step ``step``: ``per_beta0`` at step 0, linear to 1
-        at ``total_steps`` (Schaul et al. 2016, section 3.4), float32 ``[]``."""
-        c = self.config
-        frac = jnp.minimum(step.astype(jnp.float32) / c.total_steps, 1.0)
-        return c.per_beta0 + frac * (1.0 - c.per_beta0)
+        """Importance-sampling exponent at env step ``step`` (``per_beta_schedule``), float32 ``[]``."""
+        return jnp.asarray(per_beta_schedule(self.config)(step), jnp.float32)
 
     def reset_metrics(self, states: AgentState):
         """Read and zero the running metrics: ``(states, loss [agents], q [agents], count)``

@@ -61,11 +61,12 @@ def squared(x: jax.Array) -> jax.Array:
 
 def td_loss(
     errors: jax.Array,
-    kind: str = "huber",
+    kind: str = "mse",
     weights: jax.Array | None = None,
     delta: float | jax.Array = 1.0,
 ) -> jax.Array:
-    """Mean of ``huber`` (with ``delta``) or ``squared`` over a batch of TD errors ``[batch]``,
+    """Mean of ``squared`` (``kind="mse"``, the default, as ``Config.loss``) or ``huber`` (with
+    ``delta``; DQN's error clipping) over a batch of TD errors ``[batch]``,
     each term scaled by its importance weight ``weights [batch]`` (prioritised replay); None
     means weight 1. ``delta`` is ignored by ``squared``."""
     if kind == "huber":

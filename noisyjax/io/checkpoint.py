@@ -14,6 +14,8 @@ from typing import Any
 import flax.serialization
 import jax
 
+from noisyjax.agent.optimizer import upgrade_opt_state
+
 STATE_FILE = "state.msgpack"
 HOST_FILE = "host.json"
 LATEST = "LATEST"
@@ -65,11 +67,15 @@ def load_checkpoint(path: Path, template: Any) -> tuple[Any, dict]:
 
     A field that ``template`` has and the checkpoint lacks (a setting added to ``HParams`` after
     the checkpoint was written, such as ``huber_delta``) takes the template's value, which the
-    loop builds from the run's config: older runs stay resumable."""
+    loop builds from the run's config: older runs stay resumable. An agent's optimiser state
+    saved in an older layout is brought to today's (``upgrade_opt_state``)."""
     path = Path(path)
     host = json.loads((path / HOST_FILE).read_text())
     template = jax.device_get(template)
     saved = flax.serialization.msgpack_restore((path / STATE_FILE).read_bytes())
+    if isinstance(saved, dict) and isinstance(saved.get("learner"), dict):
+        learner = saved["learner"]
+        learner["opt_state"] = upgrade_opt_state(learner.get("opt_state"))
     merged = _fill_missing(saved, flax.serialization.to_state_dict(template))
     return flax.serialization.from_state_dict(template, merged), host
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import jax.numpy as jnp
 
-from noisyjax.agent.agent import Agent, AgentState
+from noisyjax.agent.agent import Agent
+from noisyjax.agent.types import AgentState, stack_hparams
 from noisyjax.io.checkpoint import latest_checkpoint, load_checkpoint
 from noisyjax.io.rundir import CHECKPOINT_DIR, RunDirError, read_config
 from noisyjax.run.envs import check_env_id
-from noisyjax.run.loop import stack_hparams
 
 
 def load_run(run_dir: Path) -> tuple[Agent, AgentState, dict, dict]:

@@ -12,7 +12,7 @@ from noisyjax.run.loop import TrainResult
 def finish_agent_dir(agent_dir: Path, result: TrainResult, i: int, extra: dict | None = None) -> dict:
     """Write agent ``i``'s ``summary.json`` and plots into ``agent_dir``; returns the summary.
 
-    Wall time adds up over the sessions of a resumed run; steps/s is this session's.
+    Wall time adds up over the parts of a resumed run; steps/s is this process's.
     """
     agent_dir = Path(agent_dir)
     a = result.agents[i]

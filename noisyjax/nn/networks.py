@@ -20,10 +20,14 @@ class QNetwork(nn.Module):
     layers get independent noise (unlike one key reused for several draws, which correlates
     them), and one draw costs about half of one draw per layer on a CPU. Plain (``noisy=False``)
     networks ignore the key.
+
+    Defaults: the hidden sizes are ``Config``'s (2 x 128). ``sigma0`` defaults to the paper's 0.5,
+    as ``noisy_dense_init`` and ``NoisyDense`` do; ``Config.sigma0`` (0.25, tuned on LunarLander)
+    is what ``Agent`` passes, and ``Agent.init`` sets sigma from each agent's ``HParams``.
     """
 
     num_actions: int
-    hidden_sizes: Sequence[int] = (128, 128, 128)
+    hidden_sizes: Sequence[int] = (128, 128)
     noisy: bool = True
     factorised: bool = True
     sigma0: float = 0.5

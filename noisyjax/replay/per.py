@@ -6,7 +6,7 @@ buffer (same indices ``0 .. capacity-1``) and draws slot ``i`` with probability
 ``P(i) = q_i / sum_k q_k`` (paper eq. 1), ``q_i`` being the stored priority, already raised to alpha.
 
 Data structure: a k-ary sum tree, ``BRANCHING = 8`` children per node, chosen by measurement
-(``docs/per.md``, ``python -m experiments.bench_per``). On a CPU the cost is mostly the number of
+(``docs/per.md``, ``python -m benchmarks.per``). On a CPU the cost is mostly the number of
 small kernels run one after another, about two per level for an update and six per level for a
 sample, so a flat tree (6 levels at capacity 100k instead of 17 for a binary tree) wins; wider
 rows cost more per level (a row's prefix sums are O(k^2) adds): 16 ties on updates, 8 samples

@@ -5,7 +5,7 @@ On this project's 2-core machine one agent ran faster pinned to a core than free
 tiny ops between threads, and across cores that costs more than it gains) and far more steadily
 (zoo-settings repeats: 809-828 env steps/s pinned, 205-648 free). XLA's float results also
 depend on how many cores it may use, so runs are bitwise reproducible only between runs with
-the same setting (README, "Reproducibility"). Wide vmapped sweeps gain from both cores instead.
+the same setting (docs/reproducibility.md). Wide vmapped sweeps gain from both cores instead.
 ``experiments.lunar`` and ``experiments.sweep`` apply ``Config.cpu_cores``; a notebook calling
 ``noisyjax.train`` decides for itself.
 """

@@ -137,5 +137,13 @@ class HostEnvs:
         self.actions = [list(h) for h in actions]
         return obs
 
+    def get_state(self) -> dict:
+        """JSON-able state for a checkpoint: each sub-env's episode index and its actions so far."""
+        return {"episode": self.episode.tolist(), "actions": self.actions}
+
+    def set_state(self, state: dict) -> np.ndarray:
+        """Rebuild the episodes of ``get_state``'s output; returns the current ``obs``."""
+        return self.restore(np.asarray(state["episode"]), state["actions"])
+
     def close(self) -> None:
         self.envs.close()

@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from noisyjax.agent.agent import Agent
+from noisyjax.config import EVAL_POLICIES
 from noisyjax.run.envs import EVAL_STREAM, episode_seed
 
-POLICIES = ("mean", "noisy", "frozen")
+POLICIES = EVAL_POLICIES
 
 
 def make_eval_policy(agent: Agent, policy: str):

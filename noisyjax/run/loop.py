@@ -1,8 +1,11 @@
-"""The one training loop: S agents (seeds x hyperparameter values; S = 1 for a single run) step
-S host environments in lockstep, with ONE jitted agent step per env step.
+"""The host loop: S agents (seeds x hyperparameter values; S = 1 for a single run) step S host
+environments in lockstep, with ONE jitted agent step per env step.
 
-``train`` is the library entry point; run folders, checkpoints and plots are optional and are
-driven through ``RunFiles`` so that notebooks can call ``train`` with no I/O at all.
+``train`` is the library entry point: set up, loop, finish. The parts own their state: the
+episode tracker (``noisyjax.run.episodes``), the host envs (``noisyjax.run.envs``) and the CSV hook
+(``noisyjax.run.hooks``) each give a ``get_state`` for the checkpoint and take it back on resume;
+logging and progress are hooks. Run folders are optional (``RunFiles``), so a notebook can call
+``train`` with no I/O at all.
 """
 
 from __future__ import annotations
@@ -12,24 +15,23 @@ import functools
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
-from noisyjax.agent.agent import Agent, AgentState, HParams, Transition, hparams_from_config
+from noisyjax.agent.agent import Agent
+from noisyjax.agent.types import AgentState, Transition, stack_hparams
 from noisyjax.config import Config
 from noisyjax.io.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from noisyjax.io.csvlog import RunWriter
 from noisyjax.nn.networks import noisy_layer_names
 from noisyjax.run.devices import agent_mesh, over_devices, place
 from noisyjax.run.envs import HostEnvs, solve_threshold
+from noisyjax.run.episodes import WINDOW, EpisodeTracker, last_mean
 from noisyjax.run.evaluation import evaluate
-
-WINDOW = 100  # episodes in the "solved" moving average (gymnasium's definition)
+from noisyjax.run.hooks import CsvLogHook, Hook, LogPoint, NoStopwatch, ProgressHook, Stopwatch
 
 
 @dataclasses.dataclass
@@ -44,12 +46,12 @@ class AgentResult:
     steps_to_solve: int | None  # first env step with last-100 mean >= threshold; None if never
     eval_returns: list[float] | None = None
     seconds_to_solve: float | None = None
-    """Seconds of training loop (compilation included, evaluation not; summed over the sessions of
+    """Seconds of training loop (compilation included, evaluation not; summed over every part of
     a resumed run) until ``steps_to_solve``; None if never solved."""
 
     def last_mean(self, n: int = WINDOW) -> float | None:
         """Mean return of the last ``n`` episodes (None before the first episode)."""
-        return float(np.mean(self.returns[-n:])) if self.returns else None
+        return last_mean(self.returns, n)
 
 
 @dataclasses.dataclass
@@ -104,10 +106,147 @@ class _StopFlag:
             signal.signal(sig, previous)
 
 
-def stack_hparams(config: Config, overrides: Sequence[dict]) -> HParams:
-    """``HParams`` with leaves ``[agents]`` from the config and one override dict per agent."""
-    per_agent = [hparams_from_config(config, **o) for o in overrides]
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *per_agent)
+@dataclasses.dataclass
+class _Programs:
+    """The jitted functions of a run, each over the agent axis (split over devices if any)."""
+
+    step: dict[bool, Callable]  # keyed by whether the step updates
+    act: Callable
+    sigma: Callable
+    metrics: Callable
+    init: Callable
+
+
+def _compile(agent: Agent, mesh) -> _Programs:
+    # One jitted step per env step, compiled with and without the update: the host knows the
+    # schedule, and the step without it leaves the learner's buffers in place.
+    step = {
+        due: jax.jit(over_devices(functools.partial(agent.step_batch, update=due), mesh), donate_argnums=0)
+        for due in (False, True)
+    }
+    return _Programs(
+        step=step,
+        act=jax.jit(over_devices(agent.act_batch, mesh), donate_argnums=0),
+        sigma=jax.jit(over_devices(agent.sigma_stats, mesh)),
+        metrics=jax.jit(over_devices(agent.reset_metrics, mesh), donate_argnums=0),
+        init=jax.jit(over_devices(agent.init_batch, mesh)),
+    )
+
+
+class _Run:
+    """The loop's state: the env step ``t``, the agents, the envs and the episode tracker."""
+
+    def __init__(self, config: Config, seeds: list[int], envs: HostEnvs, agent: Agent, programs, mesh):
+        self.config, self.seeds, self.envs, self.agent, self.fns = config, seeds, envs, agent, programs
+        self.mesh = mesh
+        self.tracker = EpisodeTracker(len(seeds), solve_threshold(config.env, config.solve_threshold))
+        self.t = 0
+        self.wall_before = 0.0  # loop seconds of the earlier parts of a resumed run
+        self.t_start = self.t_log = time.perf_counter()
+        self.states: AgentState | None = None
+        self.obs = self.actions = None
+        self.layer_names: list[str] = []
+
+    def seconds(self) -> float:
+        """Training-loop seconds so far, earlier parts of a resumed run included."""
+        return self.wall_before + time.perf_counter() - self.t_start
+
+    def start(self, states: AgentState) -> None:
+        self.obs = self.envs.reset()
+        self.states, actions = self.fns.act(states, self.obs)
+        self.actions = np.asarray(actions)
+
+    def get_state(self) -> dict:
+        """The host part of a checkpoint (JSON-able): counters, tracker and envs."""
+        return {
+            "t": self.t, "seeds": self.seeds, "wall_s": self.seconds(), **self.tracker.get_state(),
+            **self.envs.get_state(), "obs": self.obs.tolist(), "next_actions": self.actions.tolist(),
+        }
+
+    def set_state(self, states: AgentState, host: dict) -> None:
+        self.states = place(states, self.mesh)
+        self.t = int(host["t"])
+        self.wall_before = float(host.get("wall_s", 0.0))
+        self.tracker.set_state(host)
+        self.obs = self.envs.set_state(host)
+        if not np.array_equal(self.obs, np.asarray(host["obs"], np.float32)):
+            raise RuntimeError("resumed environments do not match the checkpoint's observations")
+        self.actions = np.asarray(host["next_actions"], np.int32)
+
+    def env_step(self, hooks: list[Hook], watch: Stopwatch) -> Transition:
+        next_obs, reward, terminated, truncated = self.envs.step(self.actions)
+        watch.lap("env")
+        self.t += 1
+        transitions = Transition(self.obs, self.actions, reward, next_obs, terminated, truncated)
+        self.tracker.add(reward)
+        done = terminated | truncated
+        if done.any():
+            for i in np.flatnonzero(done):
+                episode, ret, length = self.tracker.end(i, self.t, self.seconds())
+                for hook in hooks:
+                    hook.episode(i, self.seeds[i], episode, self.t, ret, length)
+            watch.lap("bookkeeping")
+            self.obs = self.envs.reset_done(done)
+            watch.lap("env")
+        else:
+            self.obs = next_obs
+        watch.lap("bookkeeping")
+        return transitions
+
+    def agent_step(self, transitions: Transition, watch: Stopwatch) -> None:
+        due = self.agent.update_due_at(self.t)
+        self.states, actions = self.fns.step[due](self.states, transitions, self.obs)
+        if watch.blocking:
+            jax.block_until_ready(actions)
+            watch.lap("step_update" if due else "step_act")
+        self.actions = np.asarray(actions)
+        watch.lap("transfer_out")
+
+    def log(self, hooks: list[Hook], log_times: list) -> None:
+        now = time.perf_counter()
+        sps = self.config.log_every * len(self.seeds) / max(now - self.t_log, 1e-9)
+        self.t_log = now
+        log_times.append((self.t, now - self.t_start))
+        self.states, loss, q, _ = self.fns.metrics(self.states)
+        sigma = np.asarray(self.fns.sigma(self.states))
+        point = LogPoint(self.t, np.asarray(loss), np.asarray(q), sigma, self.layer_names, sps, self.tracker)
+        for hook in hooks:
+            hook.log(point)
+
+    def checkpoint(self, files: RunFiles | None, hooks: list[Hook]) -> None:
+        if files is None:
+            return
+        host = self.get_state()
+        for hook in hooks:
+            host.update(hook.before_checkpoint())
+        save_checkpoint(files.checkpoint_dir, self.states, host)
+
+
+def _loop(
+    run: _Run, files: RunFiles | None, hooks: list[Hook], watch: Stopwatch, log_times: list
+) -> tuple[bool, float]:
+    """Step until the budget, the solve (with ``stop_when_solved``) or Ctrl-C, then write the
+    last checkpoint (Ctrl-C during it only sets the flag). Returns ``(interrupted, loop seconds)``."""
+    c = run.config
+    interrupted = False
+    with _StopFlag() as flag:
+        while run.t < c.total_steps:
+            watch.begin(run.t + 1)
+            run.agent_step(run.env_step(hooks, watch), watch)
+            if run.t % c.log_every == 0:
+                run.log(hooks, log_times)
+                watch.lap("logging")
+            if run.t % c.checkpoint_every == 0:
+                run.checkpoint(files, hooks)
+                watch.lap("checkpoint")
+            if c.stop_when_solved and run.tracker.all_solved():
+                break
+            if flag.stop:
+                interrupted = True
+                break
+        wall = time.perf_counter() - run.t_start
+        run.checkpoint(files, hooks)
+    return interrupted, wall
 
 
 def train(
@@ -118,185 +257,69 @@ def train(
     files: RunFiles | None = None,
     progress: bool = False,
     evaluate_at_end: bool = True,
+    hooks: Sequence[Hook] = (),
+    stopwatch: Stopwatch | None = None,
 ) -> TrainResult:
     """Train one agent per entry of ``seeds`` in one loop (one jitted step per env step).
 
     ``overrides``: one dict per agent of swept values (``SWEEPABLE`` fields); None means every
     agent uses the config. ``files``: where to write logs and checkpoints (None: no I/O), and
-    whether to resume from its checkpoint. Agent k's run depends only on ``seeds[k]``, its
-    overrides and the config, never on the other agents.
+    whether to resume from its checkpoint. ``hooks``: more ``Hook``s (after the CSV and progress
+    ones). ``stopwatch``: times the loop's parts (None: no timing). Agent k's run depends only on
+    ``seeds[k]``, its overrides and the config, never on the other agents.
     """
     seeds = [int(s) for s in seeds]
     overrides = [dict(o) for o in overrides] if overrides is not None else [{} for _ in seeds]
     if len(overrides) != len(seeds):
         raise ValueError(f"overrides has {len(overrides)} entries for {len(seeds)} seeds")
-    n = len(seeds)
     envs = HostEnvs(config.env, seeds)
     agent = Agent(config, envs.obs_dim, envs.num_actions)
-    threshold = solve_threshold(config.env, config.solve_threshold)
-    hparams = stack_hparams(config, overrides)
-
-    # With several XLA devices (``--cpu-cores all`` in a sweep) each runs its share of agents.
-    mesh = agent_mesh(n)
-    # One jitted step per env step, compiled with and without the update: the host knows the
-    # schedule, and the step without it leaves the learner's buffers in place.
-    step_fns = {
-        due: jax.jit(over_devices(functools.partial(agent.step_batch, update=due), mesh), donate_argnums=0)
-        for due in (False, True)
-    }
-    act_fn = jax.jit(over_devices(agent.act_batch, mesh), donate_argnums=0)
-    sigma_fn = jax.jit(over_devices(agent.sigma_stats, mesh))
-    metrics_fn = jax.jit(over_devices(agent.reset_metrics, mesh), donate_argnums=0)
-
-    states = jax.jit(over_devices(agent.init_batch, mesh))(jnp.asarray(seeds), hparams)
-    returns = [[] for _ in range(n)]
-    lengths = [[] for _ in range(n)]
-    end_steps = [[] for _ in range(n)]
-    solved_at: list[int | None] = [None] * n
-    solved_time: list[float | None] = [None] * n
-    wall_before = 0.0  # loop seconds of earlier sessions of a resumed run
-    ep_return = np.zeros(n)
-    ep_len = np.zeros(n, np.int64)
-    t = 0
+    mesh = agent_mesh(len(seeds))  # with several XLA devices each runs its share of the agents
+    run = _Run(config, seeds, envs, agent, _compile(agent, mesh), mesh)
+    states = run.fns.init(jnp.asarray(seeds), stack_hparams(config, overrides))
     lines = None
     if files is not None and files.resume:
         ckpt = latest_checkpoint(files.checkpoint_dir)
         if ckpt is None:
             raise FileNotFoundError(f"no checkpoint in {files.checkpoint_dir}")
         states, host = load_checkpoint(ckpt, states)
-        states = place(states, mesh)
-        t = int(host["t"])
-        returns, lengths, end_steps = host["returns"], host["lengths"], host["end_steps"]
-        solved_at = host["solved_at"]
-        # Checkpoints written before seconds-to-solve was recorded have neither key.
-        solved_time = host.get("solved_time", [None] * n)
-        wall_before = float(host.get("wall_s", 0.0))
-        ep_return = np.asarray(host["ep_return"], np.float64)
-        ep_len = np.asarray(host["ep_len"], np.int64)
+        run.set_state(states, host)
         lines = host["lines"]
-        obs = envs.restore(np.asarray(host["episode"]), host["actions"])
-        if not np.array_equal(obs, np.asarray(host["obs"], np.float32)):
-            raise RuntimeError("resumed environments do not match the checkpoint's observations")
-        actions = np.asarray(host["next_actions"], np.int32)
     else:
-        obs = envs.reset()
-        states, actions = act_fn(states, obs)
-        actions = np.asarray(actions)
-
-    layer_names = noisy_layer_names(agent.param_tree(states.learner.params[0]))
-    writer = None
+        run.start(states)
+    run.layer_names = noisy_layer_names(agent.param_tree(run.states.learner.params[0]))
+    all_hooks: list[Hook] = []
     if files is not None:
-        fields = ["loss", "mean_q", *[f"sigma_{name}" for name in layer_names]]
-        writer = RunWriter(files.agent_dirs, fields + ["last100", "steps_per_sec"], lines)
+        all_hooks.append(CsvLogHook(files.agent_dirs, run.layer_names, lines))
+    if progress:
+        all_hooks.append(ProgressHook(config.total_steps, run.t, len(seeds)))
+    all_hooks += list(hooks)
 
-    def checkpoint():
-        if files is None:
-            return
-        writer.flush()
-        save_checkpoint(
-            files.checkpoint_dir,
-            states,
-            {
-                "t": t, "seeds": seeds, "returns": returns, "lengths": lengths,
-                "end_steps": end_steps, "solved_at": solved_at, "solved_time": solved_time,
-                "wall_s": wall_before + time.perf_counter() - t_start,
-                "ep_return": ep_return.tolist(), "ep_len": ep_len.tolist(),
-                "episode": envs.episode.tolist(), "actions": envs.actions,
-                "obs": obs.tolist(), "next_actions": actions.tolist(), "lines": writer.lines(),
-            },
-        )
-
-    bar = tqdm(
-        total=config.total_steps * n, initial=t * n, disable=not progress, unit="step",
-        unit_scale=True, dynamic_ncols=True, smoothing=0.05,
-    )
-    t_start, t_log, start_t = time.perf_counter(), time.perf_counter(), t
-    interrupted = False
-    log_times: list[tuple[int, float]] = []
-    with _StopFlag() as flag:
-        while t < config.total_steps:
-            next_obs, reward, terminated, truncated = envs.step(actions)
-            t += 1
-            transitions = Transition(obs, actions, reward, next_obs, terminated, truncated)
-            ep_return += reward
-            ep_len += 1
-            done = terminated | truncated
-            if done.any():
-                for i in np.flatnonzero(done):
-                    returns[i].append(float(ep_return[i]))
-                    lengths[i].append(int(ep_len[i]))
-                    end_steps[i].append(t)
-                    if writer is not None:
-                        writer.episode(i, seeds[i], len(returns[i]) - 1, t, ep_return[i], ep_len[i])
-                    recent = returns[i][-WINDOW:]
-                    if (
-                        solved_at[i] is None and threshold is not None
-                        and len(recent) == WINDOW and np.mean(recent) >= threshold
-                    ):
-                        solved_at[i] = t
-                        solved_time[i] = wall_before + time.perf_counter() - t_start
-                    ep_return[i], ep_len[i] = 0.0, 0
-                obs = envs.reset_done(done)
-            else:
-                obs = next_obs
-            states, actions = step_fns[agent.update_due_at(t)](states, transitions, obs)
-            actions = np.asarray(actions)
-
-            if t % config.log_every == 0:
-                now = time.perf_counter()
-                sps = config.log_every * n / max(now - t_log, 1e-9)
-                t_log = now
-                log_times.append((t, now - t_start))
-                states, loss, q, _ = metrics_fn(states)
-                sig = np.asarray(sigma_fn(states))
-                if writer is not None:
-                    loss, q = np.asarray(loss), np.asarray(q)
-                    for i in range(n):
-                        row = {"loss": float(loss[i]), "mean_q": float(q[i]), "steps_per_sec": sps}
-                        row.update({f"sigma_{m}": float(sig[i, j]) for j, m in enumerate(layer_names)})
-                        last = np.mean(returns[i][-WINDOW:]) if returns[i] else None
-                        row["last100"] = None if last is None else float(last)
-                        writer.metrics(i, t, row)
-                    writer.flush()
-                bar.update(config.log_every * n)
-                bar.set_postfix_str(_postfix(returns, solved_at, sps), refresh=False)
-            if t % config.checkpoint_every == 0:
-                checkpoint()
-            if config.stop_when_solved and all(s is not None for s in solved_at):
-                break
-            if flag.stop:
-                interrupted = True
-                break
-        wall = time.perf_counter() - t_start
-        checkpoint()
-    bar.close()
-    if writer is not None:
-        writer.close()
+    start_t, log_times = run.t, []
+    run.t_start = run.t_log = time.perf_counter()
+    interrupted, wall = _loop(run, files, all_hooks, stopwatch or NoStopwatch(), log_times)
+    for hook in all_hooks:
+        hook.close()
     envs.close()
+    return _finish(run, overrides, evaluate_at_end and not interrupted, TrainResult(
+        agents=[], states=run.states, agent=agent, env_steps=run.t, wall_time=wall,
+        steps_per_sec=(run.t - start_t) * len(seeds) / max(wall, 1e-9), interrupted=interrupted,
+        threshold=run.tracker.threshold, devices=1 if mesh is None else mesh.size, log_times=log_times,
+    ))
 
-    results = [
-        AgentResult(
-            seeds[i], overrides[i], returns[i], lengths[i], end_steps[i], solved_at[i],
-            seconds_to_solve=solved_time[i],
+
+def _finish(run: _Run, overrides: list[dict], evaluate_now: bool, result: TrainResult) -> TrainResult:
+    """Fill ``result.agents`` from the tracker, with the final evaluation when asked for."""
+    tr, c = run.tracker, run.config
+    for i, seed in enumerate(run.seeds):
+        a = AgentResult(
+            seed, overrides[i], tr.returns[i], tr.lengths[i], tr.end_steps[i], tr.solved_at[i],
+            seconds_to_solve=tr.solved_time[i],
         )
-        for i in range(n)
-    ]
-    if evaluate_at_end and not interrupted:
-        for i, r in enumerate(results):
-            r.eval_returns = evaluate(
-                agent, states.learner.params[i], seed=seeds[i],
-                episodes=config.eval_episodes, policy=config.eval_policy,
+        if evaluate_now:
+            params = run.states.learner.params[i]
+            a.eval_returns = evaluate(
+                run.agent, params, seed=seed, episodes=c.eval_episodes, policy=c.eval_policy
             ).tolist()
-    return TrainResult(
-        agents=results, states=states, agent=agent, env_steps=t, wall_time=wall,
-        steps_per_sec=(t - start_t) * n / max(wall, 1e-9), interrupted=interrupted,
-        threshold=threshold, devices=1 if mesh is None else mesh.size, log_times=log_times,
-    )
-
-
-def _postfix(returns: list[list[float]], solved_at: list, sps: float) -> str:
-    episodes = sum(len(r) for r in returns)
-    means = [np.mean(r[-WINDOW:]) for r in returns if r]
-    last = f"{np.mean(means):.1f}" if means else "-"
-    solved = sum(s is not None for s in solved_at)
-    return f"episodes={episodes} last100={last} solved={solved}/{len(returns)} {sps:,.0f} steps/s"
+        result.agents.append(a)
+    return result

@@ -5,15 +5,8 @@ from __future__ import annotations
 import itertools
 import re
 
-from noisyjax.agent.agent import SWEEPABLE
+from noisyjax.agent.types import ALIASES, SWEEPABLE
 from noisyjax.config import Config
-
-ALIASES = {
-    "lr": "learning_rate",
-    "lr_end_fraction": "learning_rate_end_fraction",
-    "tau": "target_tau",
-    "eps_end": "epsilon_end",
-}
 
 
 class SweepError(ValueError):
@@ -108,7 +101,8 @@ def bytes_per_agent(config: Config, obs_dim: int, num_actions: int) -> int:
     moments, counters), read off the shapes ``Agent.init`` would build, without building it."""
     import jax
 
-    from noisyjax.agent.agent import Agent, hparams_from_config
+    from noisyjax.agent.agent import Agent
+    from noisyjax.agent.types import hparams_from_config
 
     agent = Agent(config, obs_dim, num_actions)
     shapes = jax.eval_shape(agent.init, jax.random.PRNGKey(0), hparams_from_config(config))

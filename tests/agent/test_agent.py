@@ -7,21 +7,23 @@ between tests, all sweeps have width 3, and single-agent updates run eagerly.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from noisyjax.agent.agent import Agent, Transition, hparams_from_config, split_keys
+from noisyjax.agent.agent import Agent
+from noisyjax.agent.types import Transition, hparams_from_config, split_keys, stack_hparams
 from noisyjax.config import Config
 from noisyjax.nn.networks import noisy_layer_names
 from noisyjax.nn.noisy import unit_normals
 from noisyjax.replay.nstep import batch_from_transitions, sample_uniform
 from noisyjax.replay.uniform import replay_add
-from noisyjax.run.loop import stack_hparams
 
 OBS, ACTIONS, WIDTH, T = 3, 3, 3, 20
 SEEDS = (0, 1, 2)
@@ -396,7 +398,9 @@ def test_learn_takes_the_scheduled_step():
     agent = make_agent(learning_rate_end_fraction=0.1)  # 1e-2 -> 1e-3 over 1000 updates
     learner, batch, hp = learner_and_batch(agent)
     keys = split_keys(jax.random.PRNGKey(0), 3)
-    late = learner._replace(updates=jnp.int32(600))
+    clip, adam, schedule = learner.opt_state  # the optax chain's states: the schedule counts updates
+    at_600 = (clip, adam, schedule._replace(count=jnp.int32(600)))
+    late = learner._replace(updates=jnp.int32(600), opt_state=at_600)
     out = agent.learn(late, batch, keys, hp)
     scheduled = 1e-2 + 0.6 * (1e-3 - 1e-2)
     ref = make_agent(learning_rate_end_fraction=1.0).learn(late, batch, keys, hp._replace(
@@ -808,3 +812,22 @@ def test_training_loop_updates_exactly_on_the_host_schedule():
     expected = sum(agent.update_due_at(t) for t in range(1, config.total_steps + 1))
     assert expected == (297 - 51) // 3 + 1  # steps 51, 54, ..., 297
     np.testing.assert_array_equal(result.states.learner.updates, [expected, expected])
+
+
+# ----- a user's own optax optimiser ------------------------------------------------------------
+
+
+def test_agent_takes_its_own_optax_optimizer():
+    """``Agent(..., optimizer=optax.sgd(lr))``: learn moves the params by exactly -lr times the
+    gradient of the (Huber) TD loss, ignores the HParams' rate, and the step runs under jit."""
+    lr = 0.05
+    agent = make_agent(loss="huber", max_grad_norm=None)
+    own = dataclasses.replace(agent, optimizer=optax.sgd(lr))
+    learner, batch, hp = learner_and_batch(agent)
+    learner = learner._replace(opt_state=own.make_optimizer(hp).init(learner.params))
+    keys = split_keys(jax.random.PRNGKey(3), 3)
+    _, grad = reference_loss_and_grad(agent, learner, batch, keys, hp.gamma)
+    out = jax.jit(own.learn)(learner, batch, keys, hp._replace(learning_rate=jnp.float32(123.0)))
+    np.testing.assert_allclose(out.params, learner.params - lr * grad, rtol=1e-5, atol=1e-7)
+    state = own.init(jax.random.PRNGKey(0), hp)
+    assert jax.tree.structure(state.learner.opt_state) == jax.tree.structure(learner.opt_state)

@@ -103,7 +103,7 @@ def test_td_loss_kinds(variant):
     mse_mean = 0.5 * (0.0 + 0.25 + 1.0 + 9.0 + 9.0) / 5  # 1.925
     np.testing.assert_allclose(variant(lambda e: td_loss(e, "huber"))(errors), huber_mean, rtol=1e-6)
     np.testing.assert_allclose(variant(lambda e: td_loss(e, "mse"))(errors), mse_mean, rtol=1e-6)
-    np.testing.assert_allclose(td_loss(errors), huber_mean, rtol=1e-6)  # huber is the default
+    np.testing.assert_allclose(td_loss(errors), mse_mean, rtol=1e-6)  # mse is the default, as Config.loss
 
 
 def test_td_loss_huber_delta(variant):

@@ -1,4 +1,4 @@
-"""End-to-end tests of the benchmark commands (issue 6): bench_throughput, profile_step and
+"""End-to-end tests of the benchmark commands: benchmarks.throughput, benchmarks.profile and
 bench_learning each run with ``--quick`` into a temporary folder, exit 0 and write their table.
 Speeds are not checked. stable-baselines3 and sbx-rl are optional: without them their rows must
 say "not installed"."""

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from noisyjax.agent.agent import Transition
+from noisyjax.agent.types import Transition
 from noisyjax.replay.nstep import batch_from_transitions, gather, nstep_return, sample_uniform, sampleable
 from noisyjax.replay.uniform import replay_add, replay_init
 

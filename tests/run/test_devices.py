@@ -41,9 +41,10 @@ def test_two_devices_split_agents_and_keep_them_independent():
         from noisyjax.run import devices
         assert devices.use_cpu_devices(2)
         import jax, jax.numpy as jnp, numpy as np
-        from noisyjax.agent.agent import Agent, Transition
+        from noisyjax.agent.agent import Agent
+        from noisyjax.agent.types import Transition
         from noisyjax.config import Config
-        from noisyjax.run.loop import stack_hparams
+        from noisyjax.agent.types import stack_hparams
 
         assert devices.agent_mesh(3) is None and devices.agent_mesh(4).size == 2
         c = Config(hidden_sizes=(16,), batch_size=8, buffer_size=64, warmup_steps=0, train_freq=1)

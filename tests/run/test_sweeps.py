@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from noisyjax.agent.types import stack_hparams
 from noisyjax.config import Config
-from noisyjax.run.loop import stack_hparams
 from noisyjax.run.sweeps import SweepError, parse_grid
 
 

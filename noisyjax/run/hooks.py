@@ -1,0 +1,147 @@
+"""Hooks of the training loop: what happens at an episode's end, at a log point, before a
+checkpoint and at the end. The loop itself only calls them; CSV logs and the progress bar are
+two hooks, and a notebook can pass its own (``train(..., hooks=[...])``).
+
+``Stopwatch`` times the parts of the real loop (``benchmarks.profile`` uses it), so that no copy
+of the loop is ever profiled instead of the loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from noisyjax.io.csvlog import RunWriter
+from noisyjax.run.episodes import EpisodeTracker
+
+
+@dataclasses.dataclass
+class LogPoint:
+    """The training metrics of every agent at a ``log_every`` point."""
+
+    t: int  # env step (per agent)
+    loss: np.ndarray  # [agents] mean loss since the last log point (NaN if no update)
+    mean_q: np.ndarray  # [agents] mean Q of the taken actions (NaN if no update)
+    sigma: np.ndarray  # [agents, noisy layers] mean |sigma| per layer
+    layer_names: list[str]  # names of the noisy layers, the columns of ``sigma``
+    steps_per_sec: float  # aggregate env steps per second since the last log point
+    tracker: EpisodeTracker
+
+
+class Hook:
+    """Base hook: every method does nothing; subclasses override what they need."""
+
+    def episode(self, i: int, seed: int, episode: int, t: int, ret: float, length: int) -> None:
+        """Agent ``i`` (of seed ``seed``) finished its ``episode``-th episode at env step ``t``."""
+
+    def log(self, point: LogPoint) -> None:
+        """A ``log_every`` point."""
+
+    def before_checkpoint(self) -> dict:
+        """Flush what must be on disk with the checkpoint; returns host state to store in it."""
+        return {}
+
+    def close(self) -> None:
+        """The loop is over (finished, stopped or interrupted)."""
+
+
+class CsvLogHook(Hook):
+    """``episodes.csv`` and ``metrics.csv`` per agent folder (``noisyjax.io.csvlog``); on resume
+    the files are cut back to the lines the checkpoint (``lines``) had seen."""
+
+    def __init__(self, agent_dirs: list[Path], layer_names: list[str], lines: list[dict] | None):
+        self.layer_names = layer_names
+        fields = ["loss", "mean_q", *[f"sigma_{name}" for name in layer_names]]
+        self.writer = RunWriter(agent_dirs, fields + ["last100", "steps_per_sec"], lines)
+
+    def episode(self, i, seed, episode, t, ret, length):
+        self.writer.episode(i, seed, episode, t, ret, length)
+
+    def log(self, point: LogPoint) -> None:
+        for i in range(len(point.loss)):
+            row = {"loss": float(point.loss[i]), "mean_q": float(point.mean_q[i])}
+            row.update({f"sigma_{m}": float(point.sigma[i, j]) for j, m in enumerate(self.layer_names)})
+            row["last100"] = point.tracker.last_mean(i)
+            row["steps_per_sec"] = point.steps_per_sec
+            self.writer.metrics(i, point.t, row)
+        self.writer.flush()
+
+    def before_checkpoint(self) -> dict:
+        self.writer.flush()
+        return {"lines": self.writer.lines()}
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class ProgressHook(Hook):
+    """A tqdm bar over all agents' env steps, with episodes, last-100 mean, solved and steps/s."""
+
+    def __init__(self, total: int, initial: int, agents: int):
+        self.agents = agents
+        self.bar = tqdm(
+            total=total * agents, initial=initial * agents, unit="step", unit_scale=True,
+            dynamic_ncols=True, smoothing=0.05,
+        )
+        self.t = initial
+
+    def log(self, point: LogPoint) -> None:
+        self.bar.update((point.t - self.t) * self.agents)
+        self.t = point.t
+        self.bar.set_postfix_str(
+            f"{point.tracker.postfix()} {point.steps_per_sec:,.0f} steps/s", refresh=False
+        )
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+PARTS = ("env", "bookkeeping", "step_act", "step_update", "transfer_out", "logging", "checkpoint")
+
+
+class Stopwatch:
+    """Seconds spent in each part of the loop (``PARTS``) over the env steps ``(start, end]``.
+
+    Given to ``train``, it makes the loop wait for each jitted step before reading its actions
+    back, so that the step and the transfer are timed apart (the only change it makes).
+    """
+
+    blocking = True
+
+    def __init__(self, start: int = 0, end: int | None = None):
+        self.start, self.end = start, end
+        self.seconds = dict.fromkeys(PARTS, 0.0)
+        self.steps = 0
+        self.updates = 0
+        self._on = False
+        self._last = 0.0
+
+    def begin(self, t: int) -> None:
+        """Env step ``t`` is about to run."""
+        self._on = t > self.start and (self.end is None or t <= self.end)
+        self.steps += self._on
+        self._last = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        """Charge the time since the last mark to ``part``."""
+        now = time.perf_counter()
+        if self._on:
+            self.seconds[part] += now - self._last
+            self.updates += part == "step_update"
+        self._last = now
+
+
+class NoStopwatch(Stopwatch):
+    """The loop's default: times nothing."""
+
+    blocking = False
+
+    def begin(self, t: int) -> None:
+        pass
+
+    def lap(self, part: str) -> None:
+        pass
