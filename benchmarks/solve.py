@@ -1,6 +1,6 @@
 """Steps and wall-clock seconds to solve, measured on the default command itself: one
 ``python -m experiments.lunar --seed K --stop-when-solved`` process per seed, as many at a time as
-there are cores, each pinned to its own core (issue 3's targets: median <= 150,000 env steps and
+there are cores, each pinned to its own core (the targets: median <= 150,000 env steps and
 median <= 3 minutes to solve on this 2-core CPU).
 
     python -m benchmarks.solve                          # seeds 0-4, the defaults

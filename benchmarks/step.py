@@ -2,6 +2,7 @@
 
     python -m benchmarks.step                # default network, 1 agent
     python -m benchmarks.step --agents 1 4 16 --no-noisy
+    python -m benchmarks.step --quick        # 30 calls x 2 repeats, a few seconds
 
 Prints microseconds per call (median of repeats; the machine is shared, so compare figures from
 one run). No environment is stepped: transitions are fixed arrays, so this measures the device
@@ -46,6 +47,8 @@ class Args:
     cpu_devices: int = 1
     """XLA CPU devices; with more than one, agents are split across them as in a sweep with
     --cpu-cores all."""
+    quick: bool = False
+    """Plumbing check: 30 calls x 2 repeats (unless --calls/--repeats are given)."""
 
 
 def time_step(config: Config, n: int, obs_dim: int, num_actions: int, calls: int, repeats: int) -> float:
@@ -87,6 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     if not use_cpu_devices(args.cpu_devices):
         fail(f"--cpu-devices {args.cpu_devices} is invalid here: JAX already started with "
              f"{len(jax.devices())} devices")
+    calls, repeats = args.calls, args.repeats
+    if args.quick:
+        given = " ".join(sys.argv[1:] if argv is None else argv)
+        calls = calls if "--calls" in given else 30
+        repeats = repeats if "--repeats" in given else 2
+    for flag, value in (("--calls", calls), ("--repeats", repeats)):
+        if value < 1:
+            fail(f"{flag} {value} is invalid: must be a positive integer")
     base = dataclasses.replace(args.config, warmup_steps=0)
     act_only = dataclasses.replace(base, train_freq=10**9)
     every_step = dataclasses.replace(base, train_freq=1)
@@ -96,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'agents':>6} {'act only (us)':>14} {'act + update (us)':>18} {'update (us)':>12} "
           f"{'per agent (us)':>15}")
     for n in args.agents:
-        a = time_step(act_only, n, args.obs_dim, args.num_actions, args.calls, args.repeats)
-        b = time_step(every_step, n, args.obs_dim, args.num_actions, args.calls, args.repeats)
+        a = time_step(act_only, n, args.obs_dim, args.num_actions, calls, repeats)
+        b = time_step(every_step, n, args.obs_dim, args.num_actions, calls, repeats)
         print(f"{n:>6} {a:>14.0f} {b:>18.0f} {b - a:>12.0f} {b / n:>15.0f}")
     return 0
 

@@ -383,7 +383,7 @@ def summarise(results: dict[str, list[dict]], skipped: dict[str, str]) -> dict:
 
 
 def render(summary: dict, meta: dict) -> str:
-    """The markdown table, the targets of issue 6, and what was measured."""
+    """The markdown table, the targets (4x SBX, 6x SB3), and what was measured."""
     base = summary.get(BASELINE, {}).get("steps_per_sec") or []
     lines = []
     for row in ROWS:

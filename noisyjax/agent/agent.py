@@ -1,16 +1,14 @@
 """The agent's pure step functions: init, act, learn, and one step per env step.
 
 Everything here is pure: the state (``noisyjax.agent.types``: params, target, optimiser, replay,
-key, counters) goes in and
-comes out. ``Agent`` holds only static things (the network and the Config); its methods never
-touch ``self`` beyond reading them, so ``jax.jit`` can close over it.
+key, counters) goes in and comes out. ``Agent`` holds only static things (the network, the
+Config, an optional optax optimiser); its methods never touch ``self`` beyond reading them, so
+``jax.jit`` can close over it.
 
 Agents of a sweep share a leading agent axis. Integer work (replay writes, sampling, key splits)
-is vmapped; float work (forward passes, gradients, Adam) goes through ``over_agents``, which is
-either exact (unrolled, or ``jax.lax.map`` past 16 agents: bitwise equal to the single agent
-at any width) or ``jax.vmap``
-(faster on accelerators, but XLA may pick other matmul kernels per width, so results can differ
-by ulps between widths). See docs/reproducibility.md.
+is vmapped; float work (forward passes, gradients, the optimiser) goes through
+``noisyjax.agent.axis.over_agents``: exact (bitwise each agent's single run at any width) or
+``jax.vmap`` (for accelerators; may differ by ulps between widths).
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from noisyjax.agent.axis import over_agents
 from noisyjax.agent.losses import td_error, td_loss
 from noisyjax.agent.optimizer import (
     default_optimizer,
@@ -34,15 +33,11 @@ from noisyjax.agent.optimizer import (
 )
 from noisyjax.agent.types import AgentState, HParams, Learner, Metrics, Transition, split_keys
 from noisyjax.config import Config
-from noisyjax.nn.networks import QNetwork, mean_abs_sigma
+from noisyjax.nn.networks import QNetwork, mean_abs_sigma, set_factorised_sigma
 from noisyjax.replay.nstep import Batch, gather, uniform_slots
 from noisyjax.replay.per import per_add, per_init, per_sample, per_update
 from noisyjax.replay.uniform import replay_add, replay_init
 
-# Widest agent axis that exact mode unrolls. Compile time grows with it (about 40 s for 10 agents
-# of the default network on this 2-core CPU, 90 s for 16), but a rolled lax.map body ran 2-3x
-# slower per agent here, while 10 unrolled agents cost within about 20% of vmap.
-UNROLL_MAX = 16
 
 @dataclasses.dataclass(frozen=True)
 class Agent:
@@ -94,7 +89,7 @@ class Agent:
         dummy = jnp.zeros((self.obs_dim,), jnp.float32)
         params = self.network.init(k_params, dummy)
         if self.config.noisy and self.config.factorised:
-            params = _set_factorised_sigma(params, hparams.sigma0)
+            params = set_factorised_sigma(params, hparams.sigma0)
         params, _ = ravel_pytree(params)
         example = Transition(
             obs=dummy,
@@ -226,24 +221,8 @@ class Agent:
     # ----- agent axis ---------------------------------------------------------------------
 
     def over_agents(self, fn: Callable, unroll: bool = True) -> Callable:
-        """``fn`` over a leading agent axis: exact (``map``) or ``vmap`` (see module doc).
-
-        Exact mode unrolls the agents (each agent's ops at the top level of the program, where
-        XLA:CPU uses the same kernels as for a single agent and its fast matmuls; a rolled
-        ``lax.map`` body ran 2-3x slower per agent here) up to ``UNROLL_MAX`` agents, and uses
-        ``lax.map`` beyond, where unrolling would make compile times grow too long.
-        """
-        if self.config.agent_axis == "vmap":
-            return jax.vmap(fn)
-
-        def mapped(*args):
-            n = jax.tree.leaves(args)[0].shape[0]
-            if unroll and n <= UNROLL_MAX:
-                _, out = jax.lax.scan(lambda c, a: (c, fn(*a)), None, args, unroll=n)
-                return out
-            return jax.lax.map(lambda a: fn(*a), args)
-
-        return mapped
+        """``fn`` over a leading agent axis, as ``config.agent_axis`` says (``noisyjax.agent.axis``)."""
+        return over_agents(fn, self.config.agent_axis, unroll)
 
     def init_batch(self, seeds: jax.Array, hparams: HParams) -> AgentState:
         """Agents from integer ``seeds [agents]`` and ``hparams`` (leaves ``[agents]``)."""
@@ -337,21 +316,3 @@ class Agent:
         """Mean |sigma| of each noisy layer, ``[agents, layers]`` (``[agents, 0]`` if not noisy)."""
         return jax.vmap(lambda p: mean_abs_sigma(self.param_tree(p)))(states.learner.params)
 
-
-def _set_factorised_sigma(params, sigma0: jax.Array):
-    """Set every noisy layer's sigma to ``sigma0 / sqrt(fan_in)`` (sigma0 may be traced)."""
-
-    def visit(tree):
-        if isinstance(tree, dict) and "sigma_w" in tree:
-            fan_in = tree["sigma_w"].shape[0]
-            value = sigma0 / jnp.sqrt(jnp.float32(fan_in))
-            return {
-                **tree,
-                "sigma_w": jnp.full_like(tree["sigma_w"], value),
-                "sigma_b": jnp.full_like(tree["sigma_b"], value),
-            }
-        if isinstance(tree, dict):
-            return {k: visit(v) for k, v in tree.items()}
-        return tree
-
-    return visit(params)

@@ -1,10 +1,11 @@
 """Aggregate statistics of learning curves (pure numpy): moving averages, steps-to-solve, curves on a
 common env-step grid, the interquartile mean and percentile-bootstrap confidence intervals.
 
-Conventions follow the training loop (``noisyjax.run.loop``): an agent "solves" the task at the env step
-of the first episode after which the mean of its last ``window`` episode returns (exactly ``window``
-of them) is >= the threshold; and Agarwal et al. (2021, "Deep RL at the edge of the statistical
-precipice", rliable) for the interquartile mean and the bootstrap.
+Conventions follow the training loop: an agent "solves" the task at the env step of the first
+episode after which the mean of its last ``window`` episode returns (exactly ``window`` of them)
+is >= the threshold, tested by the loop's own ``noisyjax.run.episodes.is_solved``; and Agarwal
+et al. (2021, "Deep RL at the edge of the statistical precipice", rliable) for the interquartile
+mean and the bootstrap.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-WINDOW = 100  # episodes in the "solved" moving average (gymnasium's definition)
+from noisyjax.run.episodes import WINDOW, is_solved
 
 # Elements of one [chunk, runs, points] array of resamples in ``bootstrap_ci`` (about 32 MB of float64).
 _BOOT_CHUNK_ELEMENTS = 4_000_000
@@ -63,13 +64,10 @@ def steps_to_solve(end_steps, returns, threshold: float, window: int = WINDOW) -
     """
     _check_window(window)
     steps, rets = _episodes(end_steps, returns)
-    if steps.size < window:
-        return None
-    means = moving_average(rets, window)[window - 1 :]
-    hits = np.flatnonzero(means >= threshold)
-    if hits.size == 0:
-        return None
-    return int(steps[window - 1 + hits[0]])
+    for i in range(window - 1, steps.size):
+        if is_solved(rets[: i + 1], threshold, window):
+            return int(steps[i])
+    return None
 
 
 def curve_on_grid(end_steps, returns, grid, window: int = WINDOW) -> np.ndarray:

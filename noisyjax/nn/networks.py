@@ -104,3 +104,23 @@ def mean_abs_sigma(params) -> jax.Array:
         total = jnp.sum(jnp.abs(p["sigma_w"])) + jnp.sum(jnp.abs(p["sigma_b"]))
         values.append(total / (p["sigma_w"].size + p["sigma_b"].size))
     return jnp.stack(values) if values else jnp.zeros((0,))
+
+
+def set_factorised_sigma(params, sigma0: jax.Array):
+    """``params`` with every noisy layer's sigma set to ``sigma0 / sqrt(fan_in)`` (the paper's
+    factorised initialisation; ``sigma0`` may be traced, so a sweep's agents get their own)."""
+
+    def visit(tree):
+        if isinstance(tree, dict) and "sigma_w" in tree:
+            fan_in = tree["sigma_w"].shape[0]
+            value = sigma0 / jnp.sqrt(jnp.float32(fan_in))
+            return {
+                **tree,
+                "sigma_w": jnp.full_like(tree["sigma_w"], value),
+                "sigma_b": jnp.full_like(tree["sigma_b"], value),
+            }
+        if isinstance(tree, dict):
+            return {k: visit(v) for k, v in tree.items()}
+        return tree
+
+    return visit(params)

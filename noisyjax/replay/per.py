@@ -14,11 +14,11 @@ faster. Level 0 is the ``[capacity]`` priorities, exactly (no padding slot exist
 drawn); level ``l + 1`` holds the sums of consecutive rows of ``k`` entries of level ``l`` (the
 last row of the leaves may be short: missing children count as zero), so any capacity is exact.
 
-No drift (trap 8 of REFERENCE.md): no node is ever updated by ``+= delta``. Every write recomputes
-each ancestor of the written leaves from its ``k`` children, so the tree is a pure function of the
-current leaves, whatever their history: after millions of updates it is bitwise the tree that the
-same leaves give when written afresh, and each node is within a few float32 roundings (at most
-``(k - 1)`` per level) of the exact sum.
+No drift (float32 sum trees that drift sample zero-priority items: flashbax #52): no node is ever
+updated by ``+= delta``. Every write recomputes each ancestor of the written leaves from its ``k``
+children, so the tree is a pure function of the current leaves, whatever their history: after
+millions of updates it is bitwise the tree that the same leaves give when written afresh, and each
+node is within a few float32 roundings (at most ``(k - 1)`` per level) of the exact sum.
 
 Never a zero-priority slot: a node's stored sum is bitwise the last of the left-to-right prefix
 sums of its children (both come from ``_prefix_sums``), and the prefixes rise only at a nonzero
