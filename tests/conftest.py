@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import jax
 import pytest
@@ -34,3 +35,10 @@ def _restore_cpu_affinity():
     yield
     if _START_AFFINITY is not None and os.sched_getaffinity(0) != _START_AFFINITY:
         cpu.set_affinity(_START_AFFINITY)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/e2e is marked ``e2e`` (``-m "not e2e"`` runs the fast unit tests)."""
+    for item in items:
+        if "e2e" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.e2e)

@@ -1,0 +1,48 @@
+"""The loop's hooks and its Stopwatch, on a real (tiny) run."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from noisyjax.config import Config
+from noisyjax.run.hooks import PARTS, Hook, LogPoint, Stopwatch
+from noisyjax.run.loop import train
+
+
+class Recorder(Hook):
+    def __init__(self):
+        self.episodes, self.points, self.closed = [], [], False
+
+    def episode(self, i, seed, episode, t, ret, length):
+        self.episodes.append((i, seed, episode, t, ret, length))
+
+    def log(self, point: LogPoint):
+        self.points.append((point.t, point.loss.shape, point.sigma.shape, point.layer_names))
+
+    def close(self):
+        self.closed = True
+
+
+def test_hooks_and_stopwatch_see_the_real_loop():
+    """A notebook's hook gets every episode of every agent (as the result has them) and every
+    log point; the Stopwatch counts the steps of its window and the updates among them."""
+    config = Config(
+        env="CartPole-v1", total_steps=400, warmup_steps=100, batch_size=8, buffer_size=300,
+        hidden_sizes=(8,), log_every=100, eval_episodes=1,
+    )
+    hook, watch = Recorder(), Stopwatch(start=100, end=300)
+    result = train(config, [0, 1], hooks=[hook], stopwatch=watch, evaluate_at_end=False)
+    for i, agent in enumerate(result.agents):
+        mine = [e for e in hook.episodes if e[0] == i]
+        assert [e[4] for e in mine] == agent.returns and [e[3] for e in mine] == agent.end_steps
+        assert [e[2] for e in mine] == list(range(len(agent.returns)))
+        assert {e[1] for e in mine} == {agent.seed}
+    assert [p[0] for p in hook.points] == [100, 200, 300, 400]
+    assert all(p[1] == (2,) and p[2] == (2, 2) for p in hook.points)
+    assert hook.points[0][3] == ["hidden_0", "q"] and hook.closed
+    assert watch.steps == 200
+    due = sum(result.agent.update_due_at(t) for t in range(101, 301))
+    assert watch.updates == due > 0
+    assert set(watch.seconds) == set(PARTS) and all(s >= 0 for s in watch.seconds.values())
+    assert watch.seconds["step_update"] > 0 and watch.seconds["env"] > 0
+    assert np.isfinite(sum(watch.seconds.values()))
