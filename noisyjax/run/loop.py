@@ -151,10 +151,22 @@ class _Run:
         """Training-loop seconds so far, earlier parts of a resumed run included."""
         return self.wall_before + time.perf_counter() - self.t_start
 
-    def start(self, states: AgentState) -> None:
-        self.obs = self.envs.reset()
-        self.states, actions = self.fns.act(states, self.obs)
-        self.actions = np.asarray(actions)
+    def begin(self, hparams, files: RunFiles | None) -> list[dict] | None:
+        """Fresh agents acting on the envs' first observations, or (``files.resume``) the state of
+        the latest checkpoint; returns the CSV line counts that checkpoint had seen (or None)."""
+        states = self.fns.init(jnp.asarray(self.seeds), hparams)
+        self.layer_names = noisy_layer_names(self.agent.param_tree(states.learner.params[0]))
+        if files is None or not files.resume:
+            self.obs = self.envs.reset()
+            self.states, actions = self.fns.act(states, self.obs)
+            self.actions = np.asarray(actions)
+            return None
+        ckpt = latest_checkpoint(files.checkpoint_dir)
+        if ckpt is None:
+            raise FileNotFoundError(f"no checkpoint in {files.checkpoint_dir}")
+        states, host = load_checkpoint(ckpt, states)
+        self.set_state(states, host)
+        return host["lines"]
 
     def get_state(self) -> dict:
         """The host part of a checkpoint (JSON-able): counters, tracker and envs."""
@@ -276,18 +288,7 @@ def train(
     agent = Agent(config, envs.obs_dim, envs.num_actions)
     mesh = agent_mesh(len(seeds))  # with several XLA devices each runs its share of the agents
     run = _Run(config, seeds, envs, agent, _compile(agent, mesh), mesh)
-    states = run.fns.init(jnp.asarray(seeds), stack_hparams(config, overrides))
-    lines = None
-    if files is not None and files.resume:
-        ckpt = latest_checkpoint(files.checkpoint_dir)
-        if ckpt is None:
-            raise FileNotFoundError(f"no checkpoint in {files.checkpoint_dir}")
-        states, host = load_checkpoint(ckpt, states)
-        run.set_state(states, host)
-        lines = host["lines"]
-    else:
-        run.start(states)
-    run.layer_names = noisy_layer_names(agent.param_tree(run.states.learner.params[0]))
+    lines = run.begin(stack_hparams(config, overrides), files)
     all_hooks: list[Hook] = []
     if files is not None:
         all_hooks.append(CsvLogHook(files.agent_dirs, run.layer_names, lines))
