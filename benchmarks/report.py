@@ -10,23 +10,18 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from noisyjax.io.rundir import versions
 
 # The packages a noisyjax-only report lists (benchmarks.throughput adds the peers it times).
 CORE_PACKAGES = ("noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d")
 
 
 def package_versions(names: tuple[str, ...] = CORE_PACKAGES) -> dict[str, str | None]:
-    """Installed version of each package (None if absent) plus Python's."""
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    """Installed version of each package (None if absent) plus Python's (``noisyjax.io.rundir.versions``)."""
+    return versions(names)
 
 
 def load_average() -> list[float]:

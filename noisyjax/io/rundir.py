@@ -28,10 +28,11 @@ class RunDirError(ValueError):
     """A run folder that cannot be used (message names the folder and the fix)."""
 
 
-def versions() -> dict:
-    """Versions of Python and the packages a run depends on."""
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
+def versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Versions of Python and of ``names`` (default: the packages a run depends on; None for a
+    package that is not installed)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
