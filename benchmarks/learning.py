@@ -26,15 +26,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from benchmarks.report import command_line, header, machine_info, markdown_table, package_versions, run_record
 from experiments.common import EXIT_INTERRUPTED, apply_cpu_cores, fail, parse
-
-if TYPE_CHECKING:
-    from noisyjax.config import Config
+from noisyjax.config import AgentAxis, Config, CpuCores
 
 GROUPS = (("noisy", "NoisyNet-DQN"), ("epsilon", "epsilon-greedy DQN"))
 
@@ -50,9 +47,9 @@ class Args:
     total_steps: int | None = None
     """Env steps per agent; default 80000 (6000 with --quick): with the other two benchmarks this
     keeps the defaults under 30 minutes on a 2-core CPU (docs/benchmarks.md, "Budget")."""
-    agent_axis: Literal["map", "vmap"] = "vmap"
+    agent_axis: AgentAxis = "vmap"
     """Agent axis of each sweep: vmap (fast) or map (each seed bitwise equal to its single run)."""
-    cpu_cores: Literal["one", "all"] = "all"
+    cpu_cores: CpuCores = "all"
     """all: one XLA CPU device per core, each sweep's agents split over them (as
     ``experiments.sweep --cpu-cores all``); one: the process pinned to one core."""
     out: Path | None = None
@@ -269,7 +266,6 @@ def main(argv: list[str] | None = None) -> int:
     """Train both sweeps, plot, and write the report; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse(Args, argv, description=__doc__)
-    from noisyjax.config import Config
     from noisyjax.io.rundir import RunDirError, create_run_dir, default_run_dir
     from noisyjax.run.sweeps import SweepError, parse_seeds
 
