@@ -1,12 +1,32 @@
-"""Shared fixtures: every pure function is tested both eagerly and under ``jax.jit``."""
+"""Shared fixtures: every pure function is tested both eagerly and under ``jax.jit``.
+
+Also the test session's set-up: one persistent JAX compilation cache for the whole session (its
+xdist workers and the subprocesses the end-to-end tests start all read and fill it, so a program
+compiled once is not compiled again), and the grouping that keeps the tests sharing a
+module-scoped fixture on one xdist worker, so that each expensive fixture is built once.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
-import jax
-import pytest
+
+def _session_cache_dir() -> Path:
+    # xdist's workers share PYTEST_XDIST_TESTRUNUID; a run without xdist gets its own folder.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+    return Path(tempfile.gettempdir()) / f"noisyjax-test-jax-cache-{run}"
+
+
+# Before JAX is imported: it reads these when it starts, and subprocesses inherit them.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_session_cache_dir()))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 
 def _no_jit(fn):
@@ -38,7 +58,19 @@ def _restore_cpu_affinity():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every test under tests/e2e is marked ``e2e`` (``-m "not e2e"`` runs the fast unit tests)."""
+    """Every test under tests/e2e is marked ``e2e`` (``-m "not e2e"`` runs the fast unit tests).
+    A test that uses a module-scoped fixture joins its module's xdist group (``--dist
+    loadgroup`` runs a group on one worker), so the fixture is built once, not once per worker."""
     for item in items:
         if "e2e" in Path(str(item.fspath)).parts:
             item.add_marker(pytest.mark.e2e)
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else []
+        if any(d[-1].scope == "module" for d in defs if d):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The controller (not an xdist worker) removes the session's compilation cache."""
+    if not hasattr(session.config, "workerinput"):
+        shutil.rmtree(_session_cache_dir(), ignore_errors=True)

@@ -559,7 +559,7 @@ def test_update_schedule():
     assert due == [False, False, True, False, False, True, True]
 
 
-@pytest.mark.parametrize("kw", [{}, {"per": True}, {"agent_axis": "map"}])
+@pytest.mark.parametrize("kw", [{}, {"per": True}, {"agent_axis": "vmap"}])
 def test_host_schedule_step_equals_in_graph_cond(kw):
     """The loop passes ``update=agent.update_due_at(t)`` as a static flag; that gives exactly the
     states and actions of deciding inside the program with ``lax.cond``, step by step, and the

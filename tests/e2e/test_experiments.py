@@ -2,8 +2,9 @@
 
 Every run is tiny (CartPole-v1, a 16x16 network, a few hundred env steps) and called in-process
 through ``main(argv)``; only the Ctrl-C test needs a real process. Expensive runs live in
-module-scoped fixtures so each happens once, and a persistent JAX compilation cache (in a
-temporary folder) lets runs of the same shapes skip recompiling.
+module-scoped fixtures so each happens once (the tests that use them run on one xdist worker,
+tests/conftest.py), and the test session's persistent JAX compilation cache lets runs of the same
+shapes skip recompiling.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from pathlib import Path
 
 import jax
 import pytest
-from jax.experimental.compilation_cache import compilation_cache
 
 from benchmarks import step as bench_step
 from benchmarks import sweep as bench_sweep
@@ -47,11 +47,6 @@ BENCH_FLAGS = [
 EPISODE_HEADER = "seed,episode,env_step,return,length"
 DEFAULT_LR = Config().learning_rate
 POLICIES = ["mean", "noisy", "frozen"]
-CACHE_OPTIONS = {
-    "jax_compilation_cache_dir": None,
-    "jax_persistent_cache_min_compile_time_secs": 0,
-    "jax_persistent_cache_min_entry_size_bytes": 0,
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,20 +105,6 @@ def without_wall_clock(path: Path) -> list[dict]:
 # fixtures
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compile_cache(tmp_path_factory):
-    """A fresh persistent compilation cache for this module (and its subprocesses)."""
-    folder = tmp_path_factory.mktemp("jax-cache")
-    old = {name: getattr(jax.config, name) for name in CACHE_OPTIONS}
-    for name, value in {**CACHE_OPTIONS, "jax_compilation_cache_dir": str(folder)}.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
-    yield folder
-    for name, value in old.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Three finished runs: seed 0 twice (different folders) and seed 1."""
@@ -136,17 +117,12 @@ def runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def interrupted(tmp_path_factory, compile_cache):
+def interrupted(tmp_path_factory):
     """A run in a real process, stopped with SIGINT after its first checkpoint; a copy of its
     folder as the interrupt left it (for the refusal tests), and the process's result."""
     base = tmp_path_factory.mktemp("interrupted")
     out = base / "run"
-    env = {
-        **os.environ,
-        "JAX_COMPILATION_CACHE_DIR": str(compile_cache),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
+    env = dict(os.environ)  # with the test session's compilation cache (tests/conftest.py)
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.lunar", *FLAGS, "--seed", "0", "--out", str(out)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -620,7 +596,7 @@ def test_lunar_pins_to_one_core_unless_told(tmp_path, capsys):
     before = os.sched_getaffinity(0)
     if len(before) < 2:
         pytest.skip("needs two cores to tell pinned from free")
-    flags = [f for f in FLAGS if f != "--quiet"] + ["--total-steps", "200"]
+    flags = [f for f in FLAGS if f != "--quiet"]  # FLAGS' programs: from the compilation cache
     assert lunar.main([*flags, "--out", str(tmp_path / "a")]) == 0
     assert len(os.sched_getaffinity(0)) == 1
     assert "pinned to CPU core" in capsys.readouterr().err
@@ -635,7 +611,7 @@ def test_sweep_over_two_devices_equals_single_runs(tmp_path):
     (one per core); each agent still logs exactly the episodes of its single run."""
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs two cores for two CPU devices")
-    flags = [*FLAGS, "--total-steps", "300", "--cpu-cores", "all"]
+    flags = [*FLAGS, "--cpu-cores", "all"]  # the single run's programs are FLAGS' (cached)
     cmd = [sys.executable, "-m"]
     subprocess.run([*cmd, "experiments.sweep", *flags, "--seeds", "0-1", "--out", str(tmp_path / "s")],
                    check=True, cwd=ROOT)
