@@ -21,6 +21,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from noisyjax.agent.agent import Agent
 from noisyjax.agent.types import AgentState, Transition, stack_hparams
@@ -271,13 +272,16 @@ def train(
     evaluate_at_end: bool = True,
     hooks: Sequence[Hook] = (),
     stopwatch: Stopwatch | None = None,
+    optimizer: optax.GradientTransformation | None = None,
 ) -> TrainResult:
     """Train one agent per entry of ``seeds`` in one loop (one jitted step per env step).
 
     ``overrides``: one dict per agent of swept values (``SWEEPABLE`` fields); None means every
     agent uses the config. ``files``: where to write logs and checkpoints (None: no I/O), and
     whether to resume from its checkpoint. ``hooks``: more ``Hook``s (after the CSV and progress
-    ones). ``stopwatch``: times the loop's parts (None: no timing). Agent k's run depends only on
+    ones). ``stopwatch``: times the loop's parts (None: no timing). ``optimizer``: an optax
+    transformation every agent uses (None: the default chain from each agent's ``HParams``; see
+    ``Agent``). Agent k's run depends only on
     ``seeds[k]``, its overrides and the config, never on the other agents.
     """
     seeds = [int(s) for s in seeds]
@@ -285,7 +289,7 @@ def train(
     if len(overrides) != len(seeds):
         raise ValueError(f"overrides has {len(overrides)} entries for {len(seeds)} seeds")
     envs = HostEnvs(config.env, seeds)
-    agent = Agent(config, envs.obs_dim, envs.num_actions)
+    agent = Agent(config, envs.obs_dim, envs.num_actions, optimizer)
     mesh = agent_mesh(len(seeds))  # with several XLA devices each runs its share of the agents
     run = _Run(config, seeds, envs, agent, _compile(agent, mesh), mesh)
     lines = run.begin(stack_hparams(config, overrides), files)

@@ -456,7 +456,7 @@ def test_no_drift_after_many_updates():
 
 def test_benchmark_quick_runs(capsys):
     """``python -m benchmarks.per --quick`` runs and prints one row per candidate."""
-    from experiments import bench_per
+    from benchmarks import per as bench_per
 
     assert bench_per.main(["--quick"]) == 0
     out = capsys.readouterr().out

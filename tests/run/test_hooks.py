@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import optax
 
 from noisyjax.config import Config
 from noisyjax.run.hooks import PARTS, Hook, LogPoint, Stopwatch
@@ -25,13 +26,16 @@ class Recorder(Hook):
 
 def test_hooks_and_stopwatch_see_the_real_loop():
     """A notebook's hook gets every episode of every agent (as the result has them) and every
-    log point; the Stopwatch counts the steps of its window and the updates among them."""
+    log point; the Stopwatch counts the steps of its window and the updates among them; an optax
+    optimiser given to train is the one the agents use."""
     config = Config(
         env="CartPole-v1", total_steps=400, warmup_steps=100, batch_size=8, buffer_size=300,
         hidden_sizes=(8,), log_every=100, eval_episodes=1,
     )
-    hook, watch = Recorder(), Stopwatch(start=100, end=300)
-    result = train(config, [0, 1], hooks=[hook], stopwatch=watch, evaluate_at_end=False)
+    hook, watch, own = Recorder(), Stopwatch(start=100, end=300), optax.adam(1e-3)
+    result = train(config, [0, 1], hooks=[hook], stopwatch=watch, evaluate_at_end=False, optimizer=own)
+    assert result.agent.optimizer is own  # the notebook's optax chain, not the default one
+    assert len(result.states.learner.opt_state) == 2  # adam's chain (scale_by_adam, scale), not 3
     for i, agent in enumerate(result.agents):
         mine = [e for e in hook.episodes if e[0] == i]
         assert [e[4] for e in mine] == agent.returns and [e[3] for e in mine] == agent.end_steps
