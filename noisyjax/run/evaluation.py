@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
@@ -14,6 +16,7 @@ from noisyjax.run.envs import EVAL_STREAM, episode_seed
 POLICIES = EVAL_POLICIES
 
 
+@functools.lru_cache(maxsize=16)
 def make_eval_policy(agent: Agent, policy: str):
     """Jitted ``(params [P], obs [E, obs_dim], base_key [2], step [], episode [E]) -> actions [E]``.
 

@@ -118,7 +118,11 @@ class _Programs:
     init: Callable
 
 
+@functools.lru_cache(maxsize=8)
 def _compile(agent: Agent, mesh) -> _Programs:
+    """The run's jitted functions, kept for the next ``train`` of the same agent (a frozen, hashable
+    description) on the same devices: a notebook or test that trains the same setting again reuses
+    the compiled programs instead of tracing and compiling them anew."""
     # One jitted step per env step, compiled with and without the update: the host knows the
     # schedule, and the step without it leaves the learner's buffers in place.
     step = {
