@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import command_line, header, machine_info, markdown_table, package_versions, run_record
-from experiments.common import EXIT_INTERRUPTED, apply_cpu_cores, fail, parse
+from experiments.common import EXIT_INTERRUPTED, apply_cpu_cores, fail, new_run_dir, parse
 from noisyjax.config import AgentAxis, Config, CpuCores
 
 GROUPS = (("noisy", "NoisyNet-DQN"), ("epsilon", "epsilon-greedy DQN"))
@@ -266,7 +266,6 @@ def main(argv: list[str] | None = None) -> int:
     """Train both sweeps, plot, and write the report; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse(Args, argv, description=__doc__)
-    from noisyjax.io.rundir import RunDirError, create_run_dir, default_run_dir
     from noisyjax.run.sweeps import SweepError, parse_seeds
 
     seeds_text = args.seeds if args.seeds is not None else ("0-4" if args.quick else "0-9")
@@ -283,11 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint_every=10**9,
     )
     epsilon = dataclasses.replace(noisy, noisy=False)
-    out = args.out or default_run_dir("bench-learning")
-    try:
-        create_run_dir(out)
-    except RunDirError as err:
-        fail(str(err))
+    out = new_run_dir(args.out, "bench-learning")
     out = Path(out)
     apply_cpu_cores(noisy, args.quiet)  # before JAX's first computation
 

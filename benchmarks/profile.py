@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.report import header, machine_info, markdown_table, package_versions, utc_now
-from experiments.common import fail, parse
+from experiments.common import fail, new_run_dir, parse
 
 if TYPE_CHECKING:
     from noisyjax.config import Config
@@ -296,12 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         if value < 1:
             fail(f"{flag} {value} is invalid: must be a positive integer")
     if args.out is not None:
-        from noisyjax.io.rundir import RunDirError, create_run_dir
-
-        try:
-            create_run_dir(args.out)
-        except RunDirError as err:
-            fail(str(err))
+        new_run_dir(args.out, "bench-profile")
 
     from noisyjax.config import Config
 

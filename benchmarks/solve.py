@@ -30,7 +30,7 @@ import numpy as np
 import tyro
 
 from benchmarks.report import command_line, header, machine_info, markdown_table, package_versions, run_record
-from experiments.common import EXIT_INTERRUPTED, fail, parse
+from experiments.common import EXIT_INTERRUPTED, fail, new_run_dir, parse
 from noisyjax.analysis.stats import median_to_solve
 from noisyjax.config import Config
 
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the seeds, write the report; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse(Args, argv, description=__doc__)
-    from noisyjax.io.rundir import RunDirError, create_run_dir, default_run_dir, write_json
+    from noisyjax.io.rundir import write_json
     from noisyjax.run import cpu
     from noisyjax.run.sweeps import SweepError, parse_seeds
 
@@ -188,11 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = len(allowed) if args.jobs is None else args.jobs
     if not 1 <= jobs <= len(allowed):
         fail(f"--jobs {jobs} is invalid: must be between 1 and the {len(allowed)} cores this process may use")
-    out = Path(args.out or default_run_dir("bench-solve"))
-    try:
-        create_run_dir(out)
-    except RunDirError as err:
-        fail(str(err))
+    out = new_run_dir(args.out, "bench-solve")
 
     flags = config_flags(config)
     versions = package_versions()

@@ -40,7 +40,7 @@ from benchmarks.report import (
     package_versions,
     run_record,
 )
-from experiments.common import fail, parse
+from experiments.common import fail, new_run_dir, parse
 
 if TYPE_CHECKING:
     from noisyjax.config import Config
@@ -472,13 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--rows {' '.join(unknown)}: unknown row; choose from {' '.join(known)}")
     wanted = [r for r in ROWS if r.name in args.rows or r.name == BASELINE]
 
-    from noisyjax.io.rundir import RunDirError, create_run_dir, default_run_dir
-
-    out = args.out or default_run_dir("bench-throughput")
-    try:
-        create_run_dir(out)
-    except RunDirError as err:
-        fail(str(err))
+    out = new_run_dir(args.out, "bench-throughput")
 
     versions = package_versions(PACKAGES)
     machine = machine_info()

@@ -78,6 +78,18 @@ def _flag_names(message: str) -> str:
     return f"--{name.replace('_', '-')} {value} is invalid{rest}"
 
 
+def new_run_dir(out: Path | None, prefix: str) -> Path:
+    """Create the run folder ``out`` (None: a new ``runs/<prefix>-<UTC time>``); a folder that
+    exists and is not empty, or cannot be written, is one ``error:`` line and exit status 2."""
+    from noisyjax.io.rundir import RunDirError, create_run_dir, default_run_dir
+
+    path = Path(out) if out is not None else default_run_dir(prefix)
+    try:
+        return create_run_dir(path)
+    except RunDirError as err:
+        fail(str(err))
+
+
 def check_resumable(saved, requested, run_dir: Path, what: str = "run") -> None:
     """Refuse a resume whose flags change a saved Config field, of a finished run, or of a folder
     without a checkpoint (one ``error:`` line, exit 2)."""

@@ -18,6 +18,7 @@ from experiments.common import (
     EXIT_INTERRUPTED,
     check_resumable,
     fail,
+    new_run_dir,
     parse,
     pin_cores,
     preset_default,
@@ -26,8 +27,6 @@ from noisyjax.config import Config, PresetName
 from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     RunDirError,
-    create_run_dir,
-    default_run_dir,
     read_config,
     write_config,
 )
@@ -66,11 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         check_env_id(args.config.env).close()
     except EnvError as err:
         fail(f"--env {err}")
-    out = args.out or default_run_dir(f"{args.config.env}-seed{args.seed}")
-    try:
-        create_run_dir(out)
-    except RunDirError as err:
-        fail(str(err))
+    out = new_run_dir(args.out, f"{args.config.env}-seed{args.seed}")
     write_config(out, args.config, [args.seed], {"preset": args.preset})
     return run(args.config, args.seed, out, resume=False, quiet=args.quiet)
 

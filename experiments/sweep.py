@@ -22,6 +22,7 @@ from experiments.common import (
     EXIT_INTERRUPTED,
     check_resumable,
     fail,
+    new_run_dir,
     parse,
     pin_cores,
     preset_default,
@@ -32,8 +33,6 @@ from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     SUMMARY_FILE,
     RunDirError,
-    create_run_dir,
-    default_run_dir,
     read_config,
     write_config,
     write_json,
@@ -96,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as err:
         fail(str(err))
     env.close()
-    out = args.out or default_run_dir(f"sweep-{args.config.env}")
-    try:
-        create_run_dir(out)
-    except RunDirError as err:
-        fail(str(err))
+    out = new_run_dir(args.out, f"sweep-{args.config.env}")
     names = [agent_dir_name(i, s, o) for i, (s, o) in enumerate(zip(agent_seeds, overrides))]
     write_config(
         out, args.config, agent_seeds,
