@@ -29,6 +29,7 @@ from experiments.common import (
     request_devices,
 )
 from noisyjax.config import Config, PresetName
+from noisyjax.io import atomic
 from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     SUMMARY_FILE,
@@ -187,7 +188,7 @@ def write_sweep_csv(path: Path, rows: list[dict]) -> None:
     lines = [",".join(fields)]
     for r in rows:
         lines.append(",".join("" if r.get(k) is None else str(r.get(k)) for k in fields))
-    path.write_text("\n".join(lines) + "\n")
+    atomic.write_text(path, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -312,6 +312,12 @@ class Agent:
         zero = jax.tree.map(jnp.zeros_like, m)
         return states._replace(learner=states.learner._replace(metrics=zero)), loss, q, m.count
 
+    def all_finite(self, states: AgentState) -> jax.Array:
+        """Per agent, whether its online and target parameters are all finite: bool ``[agents]``
+        (the loop's divergence check)."""
+        params, target = states.learner.params, states.learner.target_params
+        return jnp.isfinite(params).all(axis=-1) & jnp.isfinite(target).all(axis=-1)
+
     def sigma_stats(self, states: AgentState) -> jax.Array:
         """Mean |sigma| of each noisy layer, ``[agents, layers]`` (``[agents, 0]`` if not noisy)."""
         return jax.vmap(lambda p: mean_abs_sigma(self.param_tree(p)))(states.learner.params)

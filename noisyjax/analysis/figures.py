@@ -20,6 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from noisyjax.io import atomic  # noqa: E402
+
 DPI = 110
 SIGMA_PREFIX = "sigma_"
 NO_EPISODES = "no finished episodes yet"
@@ -89,12 +91,13 @@ def style_steps_axis(ax) -> None:
 
 
 def save(fig, out_png: Path) -> Path:
-    """Write ``fig`` to ``out_png`` (creating its folder) and close it; returns ``out_png``."""
+    """Write ``fig`` to ``out_png`` atomically (creating its folder) and close it; returns
+    ``out_png``."""
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     try:
         fig.tight_layout()
-        fig.savefig(out_png, dpi=DPI, bbox_inches="tight")
+        atomic.write_with(out_png, lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight"))
     finally:
         plt.close(fig)
     return out_png

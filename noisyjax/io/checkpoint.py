@@ -1,7 +1,7 @@
 """Checkpoints: the agents' state pytree (msgpack via flax.serialization) plus the host loop's
 counters (JSON). Each checkpoint is a folder ``step_<t>``; a ``LATEST`` file, replaced
 atomically once the folder is complete, names the one to resume from, so a write interrupted
-half-way never replaces a good checkpoint."""
+half-way (a crash, a full disk) never replaces a good checkpoint."""
 
 from __future__ import annotations
 
@@ -15,11 +15,16 @@ import flax.serialization
 import jax
 
 from noisyjax.agent.optimizer import upgrade_opt_state
+from noisyjax.io import atomic
 
 STATE_FILE = "state.msgpack"
 HOST_FILE = "host.json"
 LATEST = "LATEST"
 KEEP = 2
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read (the message names the file and what is wrong)."""
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -42,11 +47,14 @@ def save_checkpoint(directory: Path, states: Any, host: dict) -> Path:
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    _write(tmp / STATE_FILE, flax.serialization.to_bytes(jax.device_get(states)))
-    _write(tmp / HOST_FILE, json.dumps(host, indent=1).encode())
-    os.replace(tmp, target)
-    _write(directory / (LATEST + ".tmp"), name.encode())
-    os.replace(directory / (LATEST + ".tmp"), directory / LATEST)
+    try:
+        _write(tmp / STATE_FILE, flax.serialization.to_bytes(jax.device_get(states)))
+        _write(tmp / HOST_FILE, json.dumps(host, indent=1).encode())
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # e.g. a full disk: LATEST still names the last good one
+        raise
+    atomic.write_text(directory / LATEST, name)
     for old in sorted(p for p in directory.glob("step_*") if p.is_dir())[:-KEEP]:
         shutil.rmtree(old)
     return target
@@ -70,14 +78,29 @@ def load_checkpoint(path: Path, template: Any) -> tuple[Any, dict]:
     loop builds from the run's config: older runs stay resumable. An agent's optimiser state
     saved in an older layout is brought to today's (``upgrade_opt_state``)."""
     path = Path(path)
-    host = json.loads((path / HOST_FILE).read_text())
+    try:
+        host = json.loads((path / HOST_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path / HOST_FILE} is damaged ({err})") from None
+    if not isinstance(host, dict) or not isinstance(host.get("t"), int):
+        raise CheckpointError(f"{path / HOST_FILE} is damaged (no step counter \"t\")")
     template = jax.device_get(template)
-    saved = flax.serialization.msgpack_restore((path / STATE_FILE).read_bytes())
-    if isinstance(saved, dict) and isinstance(saved.get("learner"), dict):
-        learner = saved["learner"]
-        learner["opt_state"] = upgrade_opt_state(learner.get("opt_state"))
-    merged = _fill_missing(saved, flax.serialization.to_state_dict(template))
-    return flax.serialization.from_state_dict(template, merged), host
+    try:
+        saved = flax.serialization.msgpack_restore((path / STATE_FILE).read_bytes())
+        if isinstance(saved, dict) and isinstance(saved.get("learner"), dict):
+            learner = saved["learner"]
+            learner["opt_state"] = upgrade_opt_state(learner.get("opt_state"))
+        merged = _fill_missing(saved, flax.serialization.to_state_dict(template))
+        state = flax.serialization.from_state_dict(template, merged)
+    except Exception as err:  # msgpack raises its own types; any of them means a damaged file
+        raise CheckpointError(f"{path / STATE_FILE} is damaged ({type(err).__name__}: {err})") from None
+    for got, want in zip(jax.tree.leaves(state), jax.tree.leaves(template)):
+        if getattr(got, "shape", None) != getattr(want, "shape", None):
+            raise CheckpointError(
+                f"{path / STATE_FILE} does not fit this run (an array of shape {got.shape}, "
+                f"expected {want.shape})"
+            )
+    return state, host
 
 
 def _fill_missing(saved: Any, template: Any) -> Any:

@@ -2,7 +2,8 @@
 
 ``episodes.csv`` has no wall-clock column, so two runs of the same command write identical
 bytes. On resume each file is cut back to the rows the checkpoint had seen, so rows written
-after the last checkpoint (before a crash) are not duplicated.
+after the last checkpoint (before a crash) are not duplicated; the cut goes through a temporary
+file (``noisyjax.io.atomic``), so a crash during it leaves the file as it was.
 """
 
 from __future__ import annotations
@@ -10,12 +11,25 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from noisyjax.io import atomic
+
 EPISODE_FIELDS = ["seed", "episode", "env_step", "return", "length"]
 
 
-def _truncate_lines(path: Path, keep: int) -> None:
+class LogError(ValueError):
+    """A log file that does not match the checkpoint (the message names the file)."""
+
+
+def _truncate_lines(path: Path, keep: int, header: list[str]) -> None:
+    """Keep the first ``keep`` lines of ``path`` (header included), atomically."""
     lines = path.read_text().splitlines(keepends=True)
-    path.write_text("".join(lines[:keep]))
+    if len(lines) < keep or (lines and lines[0].rstrip("\n") != ",".join(header)):
+        raise LogError(
+            f"{path} has {len(lines)} lines, fewer than the {keep} the checkpoint recorded, or a "
+            "wrong header: it was damaged or edited; restore it from a copy"
+        )
+    if len(lines) > keep:
+        atomic.write_text(path, "".join(lines[:keep]))
 
 
 class RunWriter:
@@ -35,8 +49,10 @@ class RunWriter:
             files, counts = {}, {}
             for name, fields in (("episodes", EPISODE_FIELDS), ("metrics", self.metric_fields)):
                 path = d / f"{name}.csv"
-                if lines is not None and path.exists():
-                    _truncate_lines(path, lines[i][name])
+                if lines is not None:
+                    if not path.is_file():
+                        raise LogError(f"{path} is missing; restore it from a copy")
+                    _truncate_lines(path, lines[i][name], fields)
                     counts[name] = lines[i][name]
                     files[name] = open(path, "a", newline="")
                 else:

@@ -1,6 +1,8 @@
 """Run folders: creating them safely, and their ``config.json`` and ``summary.json``.
 
 A run folder is never overwritten: a new run needs a folder that does not exist or is empty.
+It is owned by one process at a time (``noisyjax.io.lock``), and every file here is written
+atomically (``noisyjax.io.atomic``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from noisyjax.config import Config
+from noisyjax.io import atomic, lock
 
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
@@ -51,12 +54,18 @@ def default_run_dir(prefix: str, root: Path = Path("runs")) -> Path:
     return path
 
 
+def _contents(path: Path) -> list[Path]:
+    """The folder's entries, without a lock file (one left by a run that died before writing
+    anything does not make the folder used)."""
+    return [p for p in path.iterdir() if p.name != lock.LOCK_FILE]
+
+
 def check_new_run_dir(path: Path) -> None:
     """Refuse a folder that exists and is not empty, or one that cannot be created/written."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise RunDirError(f"--out {path} is a file; name a new folder")
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and _contents(path):
         raise RunDirError(
             f"--out {path} exists and is not empty; name a new folder (runs are never overwritten)"
         )
@@ -73,7 +82,8 @@ def _existing_parent(path: Path) -> Path:
 
 
 def create_run_dir(path: Path) -> Path:
-    """Create the (checked) run folder; turns an OS error into a ``RunDirError``."""
+    """Create the (checked) run folder and lock it for this process; turns an OS error, or
+    another process claiming the same folder, into a ``RunDirError``."""
     check_new_run_dir(path)
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
@@ -81,7 +91,22 @@ def create_run_dir(path: Path) -> Path:
         raise RunDirError(
             f"--out {path}: cannot create it ({err.strerror}); choose a writable folder"
         ) from None
+    hold(path)
+    if _contents(Path(path)):  # another process claimed it between the check and the lock
+        lock.release(path)
+        raise RunDirError(f"--out {path} was just taken by another run; name a new folder")
     return Path(path)
+
+
+def hold(path: Path) -> None:
+    """Lock the run folder ``path`` for this process, for as long as it runs; another live
+    process holding it is a ``RunDirError`` naming its PID."""
+    try:
+        lock.acquire(path)
+    except lock.LockError as err:
+        raise RunDirError(str(err)) from None
+    except OSError as err:
+        raise RunDirError(f"{path}: cannot lock it ({err.strerror}); check its permissions") from None
 
 
 def write_config(run_dir: Path, config: Config, seeds: list[int], extra: dict | None = None) -> None:
@@ -93,7 +118,7 @@ def write_config(run_dir: Path, config: Config, seeds: list[int], extra: dict | 
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         **(extra or {}),
     }
-    (Path(run_dir) / CONFIG_FILE).write_text(json.dumps(payload, indent=1) + "\n")
+    atomic.write_text(Path(run_dir) / CONFIG_FILE, json.dumps(payload, indent=1) + "\n")
 
 
 # Config fields added after run folders were first written, each with the value that gives the
@@ -101,7 +126,10 @@ def write_config(run_dir: Path, config: Config, seeds: list[int], extra: dict | 
 # resumes and evaluates as it trained. A field whose default is that old behaviour (huber_delta 1)
 # needs no entry. The checkpoint side is checkpoint.load_checkpoint, which takes a state field the
 # checkpoint lacks from the template the loop builds from this config.
-ADDED_FIELDS = {"learning_rate_end_fraction": 1.0}
+ADDED_FIELDS = {"learning_rate_end_fraction": 1.0, "n_step": 1}
+# Every field a config.json may lack: those above, and those whose default is the old behaviour.
+# Any other missing field means the file was edited (refused: the run would silently change).
+OPTIONAL_FIELDS = frozenset(ADDED_FIELDS) | {"huber_delta", "cpu_cores"}
 
 
 def read_config(run_dir: Path) -> tuple[Config, dict]:
@@ -110,15 +138,41 @@ def read_config(run_dir: Path) -> tuple[Config, dict]:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise RunDirError(f"{run_dir} is not a noisyjax run folder (no {CONFIG_FILE}); check the path")
-    payload = json.loads(path.read_text())
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunDirError(f"{path} is damaged ({_why(err)}); restore it from a copy") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("config"), dict):
+        raise RunDirError(f"{path} is damaged (no \"config\" object); restore it from a copy")
+    seeds = payload.get("seeds")
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(x, int) for x in seeds):
+        raise RunDirError(f"{path} is damaged (\"seeds\" is not a list of integers); restore it from a copy")
+    names = {f.name for f in dataclasses.fields(Config)}
+    missing = sorted(names - set(payload["config"]) - OPTIONAL_FIELDS)
+    if missing:
+        raise RunDirError(f"{path} lacks setting(s) {', '.join(missing)}; restore it from a copy")
     fields = {**ADDED_FIELDS, **payload["config"]}
-    fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
-    return Config(**fields), payload
+    unknown = sorted(set(fields) - names)
+    if unknown:
+        raise RunDirError(f"{path} has unknown setting(s) {', '.join(unknown)}; remove them or use "
+                          "the noisyjax version that wrote it")
+    if isinstance(fields.get("hidden_sizes"), list):
+        fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
+    try:
+        return Config(**fields), payload
+    except (TypeError, ValueError) as err:
+        raise RunDirError(f"{path} holds an invalid config ({err}); restore it from a copy") from None
+
+
+def _why(err: Exception) -> str:
+    if isinstance(err, json.JSONDecodeError):
+        return f"not valid JSON: {err.msg} at line {err.lineno}"
+    return str(err)
 
 
 def write_json(path: Path, payload: dict) -> None:
-    """Write JSON (NaN-free: NaN and inf become null)."""
-    Path(path).write_text(json.dumps(_clean(payload), indent=1) + "\n")
+    """Write JSON atomically (NaN-free: NaN and inf become null)."""
+    atomic.write_text(Path(path), json.dumps(_clean(payload), indent=1) + "\n")
 
 
 def _clean(x):

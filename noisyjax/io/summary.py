@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from noisyjax.io.rundir import SUMMARY_FILE, eval_summary, write_json
 from noisyjax.run.loop import TrainResult
 
 
-def finish_agent_dir(agent_dir: Path, result: TrainResult, i: int, extra: dict | None = None) -> dict:
-    """Write agent ``i``'s ``summary.json`` and plots into ``agent_dir``; returns the summary.
+def status(result: TrainResult, i: int) -> str:
+    """``"diverged"``, ``"interrupted"`` or ``"finished"``: how agent ``i``'s run ended."""
+    if result.agents[i].diverged_at is not None:
+        return "diverged"
+    return "interrupted" if result.interrupted else "finished"
 
-    Wall time adds up over the parts of a resumed run; steps/s is this process's.
+
+def finish_agent_dir(agent_dir: Path, result: TrainResult, i: int, extra: dict | None = None) -> dict:
+    """Write agent ``i``'s plots, then its ``summary.json`` (last: a summary that exists means
+    the plots do too); returns the summary.
+
+    Wall time adds up over the parts of a resumed run (the checkpoint carries it); steps/s is
+    this process's.
     """
     agent_dir = Path(agent_dir)
     a = result.agents[i]
     config = result.agent.config
-    previous = 0.0
-    old = agent_dir / SUMMARY_FILE
-    if old.is_file():
-        previous = float(json.loads(old.read_text()).get("wall_time_s") or 0.0)
     summary = {
-        "status": "interrupted" if result.interrupted else "finished",
+        "status": status(result, i),
         "env": config.env,
         "seed": a.seed,
         "overrides": a.overrides,
@@ -34,13 +38,14 @@ def finish_agent_dir(agent_dir: Path, result: TrainResult, i: int, extra: dict |
         "seconds_to_solve": a.seconds_to_solve,
         "last100_mean": a.last_mean(),
         "final_eval": eval_summary(a.eval_returns, config.eval_policy),
-        "wall_time_s": previous + result.wall_time,
+        "diverged_at": a.diverged_at,
+        "wall_time_s": result.total_wall_time,
         "steps_per_sec": result.steps_per_sec / len(result.agents),
         "aggregate_steps_per_sec": result.steps_per_sec,
         **(extra or {}),
     }
-    write_json(old, summary)
     write_plots(agent_dir, result.threshold, title=f"{config.env} seed {a.seed}")
+    write_json(agent_dir / SUMMARY_FILE, summary)
     return summary
 
 

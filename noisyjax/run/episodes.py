@@ -44,16 +44,26 @@ class EpisodeTracker:
         self.solved_time: list[float | None] = [None] * n
         self.ep_return = np.zeros(n)  # return of the episode in progress
         self.ep_len = np.zeros(n, np.int64)
+        self.frozen: set[int] = set()  # agents whose episodes no longer count (diverged)
+
+    def freeze(self, i: int) -> None:
+        """Agent ``i``'s episodes stop counting from now on (it diverged); ``all_solved`` then
+        no longer waits for it."""
+        self.frozen.add(int(i))
 
     def add(self, reward: np.ndarray) -> None:
         """Count one env step of every agent, ``reward [n]``."""
         self.ep_return += reward
         self.ep_len += 1
 
-    def end(self, i: int, t: int, seconds: float) -> tuple[int, float, int]:
+    def end(self, i: int, t: int, seconds: float) -> tuple[int, float, int] | None:
         """Agent ``i``'s episode ended at env step ``t`` (``seconds`` of training so far): record
-        it, test for the solve, and start the next one. Returns ``(episode index, return, length)``."""
+        it, test for the solve, and start the next one. Returns ``(episode index, return,
+        length)``, or None for a frozen agent (the episode is not recorded)."""
         ret, length = float(self.ep_return[i]), int(self.ep_len[i])
+        if i in self.frozen:
+            self.ep_return[i], self.ep_len[i] = 0.0, 0
+            return None
         self.returns[i].append(ret)
         self.lengths[i].append(length)
         self.end_steps[i].append(t)
@@ -68,8 +78,8 @@ class EpisodeTracker:
         return last_mean(self.returns[i], self.window)
 
     def all_solved(self) -> bool:
-        """Whether every agent has solved the task."""
-        return all(s is not None for s in self.solved_at)
+        """Whether every agent has solved the task (a frozen agent counts as done)."""
+        return all(s is not None or i in self.frozen for i, s in enumerate(self.solved_at))
 
     def postfix(self) -> str:
         """Progress-bar text: episodes, mean of the agents' last-window means, agents solved."""

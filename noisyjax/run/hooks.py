@@ -41,6 +41,9 @@ class Hook:
     def log(self, point: LogPoint) -> None:
         """A ``log_every`` point."""
 
+    def diverged(self, i: int, seed: int, t: int) -> None:
+        """Agent ``i`` has a non-finite loss or parameter at env step ``t``."""
+
     def before_checkpoint(self) -> dict:
         """Flush what must be on disk with the checkpoint; returns host state to store in it."""
         return {}
@@ -95,6 +98,9 @@ class ProgressHook(Hook):
         self.bar.set_postfix_str(
             f"{point.tracker.postfix()} {point.steps_per_sec:,.0f} steps/s", refresh=False
         )
+
+    def diverged(self, i: int, seed: int, t: int) -> None:
+        tqdm.write(f"agent {i} (seed {seed}) diverged at env step {t}: its episodes stop counting")
 
     def close(self) -> None:
         self.bar.close()

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import signal
-import threading
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ from noisyjax.run.envs import HostEnvs, solve_threshold
 from noisyjax.run.episodes import WINDOW, EpisodeTracker, last_mean
 from noisyjax.run.evaluation import evaluate
 from noisyjax.run.hooks import CsvLogHook, Hook, LogPoint, NoStopwatch, ProgressHook, Stopwatch
+from noisyjax.run.signals import STOP
 
 
 @dataclasses.dataclass
@@ -49,6 +49,9 @@ class AgentResult:
     seconds_to_solve: float | None = None
     """Seconds of training loop (compilation included, evaluation not; summed over every part of
     a resumed run) until ``steps_to_solve``; None if never solved."""
+    diverged_at: int | None = None
+    """Env step at which a non-finite loss or parameter was found (its episodes stop counting
+    there); None if the agent stayed finite."""
 
     def last_mean(self, n: int = WINDOW) -> float | None:
         """Mean return of the last ``n`` episodes (None before the first episode)."""
@@ -72,6 +75,13 @@ class TrainResult:
     log_times: list[tuple[int, float]] = dataclasses.field(default_factory=list)
     """``(env step, seconds since the loop started)`` at each ``log_every`` point of this
     process: throughput after warm-up or compilation is a difference of two entries."""
+    total_wall_time: float = 0.0
+    """Training-loop seconds summed over every part of a resumed run (this one included)."""
+
+    @property
+    def diverged(self) -> bool:
+        """Whether any agent diverged (see ``AgentResult.diverged_at``)."""
+        return any(a.diverged_at is not None for a in self.agents)
 
 
 @dataclasses.dataclass
@@ -83,30 +93,6 @@ class RunFiles:
     resume: bool = False
 
 
-class _StopFlag:
-    """Turns Ctrl-C (SIGINT) and SIGTERM into a flag the loop checks between steps, so the
-    state is always consistent when it writes its checkpoint."""
-
-    def __init__(self):
-        self.stop = False
-        self._previous = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, *_):
-        if self.stop:  # a second Ctrl-C aborts at once
-            raise KeyboardInterrupt
-        self.stop = True
-
-    def __exit__(self, *exc):
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-
-
 @dataclasses.dataclass
 class _Programs:
     """The jitted functions of a run, each over the agent axis (split over devices if any)."""
@@ -116,6 +102,7 @@ class _Programs:
     sigma: Callable
     metrics: Callable
     init: Callable
+    finite: Callable
 
 
 @functools.lru_cache(maxsize=8)
@@ -135,7 +122,14 @@ def _compile(agent: Agent, mesh) -> _Programs:
         sigma=jax.jit(over_devices(agent.sigma_stats, mesh)),
         metrics=jax.jit(over_devices(agent.reset_metrics, mesh), donate_argnums=0),
         init=jax.jit(over_devices(agent.init_batch, mesh)),
+        finite=jax.jit(over_devices(agent.all_finite, mesh)),
     )
+
+
+def config_record(config: Config) -> dict:
+    """``config`` as the JSON it is stored as (tuples become lists): what a checkpoint records,
+    so that resume can refuse a ``config.json`` edited since."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
 class _Run:
@@ -151,6 +145,7 @@ class _Run:
         self.states: AgentState | None = None
         self.obs = self.actions = None
         self.layer_names: list[str] = []
+        self.diverged: list[int | None] = [None] * len(seeds)  # env step of divergence per agent
 
     def seconds(self) -> float:
         """Training-loop seconds so far, earlier parts of a resumed run included."""
@@ -158,17 +153,16 @@ class _Run:
 
     def begin(self, hparams, files: RunFiles | None) -> list[dict] | None:
         """Fresh agents acting on the envs' first observations, or (``files.resume``) the state of
-        the latest checkpoint; returns the CSV line counts that checkpoint had seen (or None)."""
+        the latest checkpoint; returns the CSV line counts that checkpoint had seen (None when
+        starting afresh: also a resumed run that stopped before its first checkpoint)."""
         states = self.fns.init(jnp.asarray(self.seeds), hparams)
         self.layer_names = noisy_layer_names(self.agent.param_tree(states.learner.params[0]))
-        if files is None or not files.resume:
+        ckpt = latest_checkpoint(files.checkpoint_dir) if files is not None and files.resume else None
+        if ckpt is None:
             self.obs = self.envs.reset()
             self.states, actions = self.fns.act(states, self.obs)
             self.actions = np.asarray(actions)
             return None
-        ckpt = latest_checkpoint(files.checkpoint_dir)
-        if ckpt is None:
-            raise FileNotFoundError(f"no checkpoint in {files.checkpoint_dir}")
         states, host = load_checkpoint(ckpt, states)
         self.set_state(states, host)
         return host["lines"]
@@ -178,9 +172,14 @@ class _Run:
         return {
             "t": self.t, "seeds": self.seeds, "wall_s": self.seconds(), **self.tracker.get_state(),
             **self.envs.get_state(), "obs": self.obs.tolist(), "next_actions": self.actions.tolist(),
+            "diverged": self.diverged, "config": config_record(self.config),
         }
 
     def set_state(self, states: AgentState, host: dict) -> None:
+        self.diverged = list(host.get("diverged", self.diverged))
+        for i, at in enumerate(self.diverged):
+            if at is not None:
+                self.tracker.freeze(i)
         self.states = place(states, self.mesh)
         self.t = int(host["t"])
         self.wall_before = float(host.get("wall_s", 0.0))
@@ -199,7 +198,10 @@ class _Run:
         done = terminated | truncated
         if done.any():
             for i in np.flatnonzero(done):
-                episode, ret, length = self.tracker.end(i, self.t, self.seconds())
+                ended = self.tracker.end(i, self.t, self.seconds())
+                if ended is None:  # a diverged agent: its episodes no longer count
+                    continue
+                episode, ret, length = ended
                 for hook in hooks:
                     hook.episode(i, self.seeds[i], episode, self.t, ret, length)
             watch.lap("bookkeeping")
@@ -224,14 +226,43 @@ class _Run:
         sps = self.config.log_every * len(self.seeds) / max(now - self.t_log, 1e-9)
         self.t_log = now
         log_times.append((self.t, now - self.t_start))
-        self.states, loss, q, _ = self.fns.metrics(self.states)
+        self.states, loss, q, count = self.fns.metrics(self.states)
+        self.check_health(hooks, np.asarray(loss), np.asarray(count))
         sigma = np.asarray(self.fns.sigma(self.states))
         point = LogPoint(self.t, np.asarray(loss), np.asarray(q), sigma, self.layer_names, sps, self.tracker)
         for hook in hooks:
             hook.log(point)
 
+    def check_health(self, hooks: list[Hook], loss=None, count=None) -> None:
+        """Mark every agent whose parameters (or, given ``loss [agents]`` and update ``count``,
+        loss since the last log point) are no longer finite as diverged at this env step."""
+        ok = np.asarray(self.fns.finite(self.states))
+        if loss is not None:
+            ok = ok & ((count == 0) | np.isfinite(loss))
+        for i in np.flatnonzero(~ok):
+            if self.diverged[i] is None:
+                self.diverged[i] = self.t
+                self.tracker.freeze(i)
+                for hook in hooks:
+                    hook.diverged(int(i), self.seeds[i], self.t)
+
+    def all_diverged(self) -> bool:
+        return all(at is not None for at in self.diverged)
+
+    def done(self) -> bool:
+        """Nothing left to train: the budget is spent, every agent solved the task (with
+        ``stop_when_solved``), or every agent diverged. Also true of a resumed finished run."""
+        c = self.config
+        solved = c.stop_when_solved and self.tracker.all_solved()
+        return self.t >= c.total_steps or solved or self.all_diverged()
+
     def checkpoint(self, files: RunFiles | None, hooks: list[Hook]) -> None:
+        """Write a checkpoint, unless every agent has diverged: then the last one written (of
+        finite states) stays the latest."""
         if files is None:
+            return
+        self.check_health(hooks)
+        if self.all_diverged():
             return
         host = self.get_state()
         for hook in hooks:
@@ -242,12 +273,13 @@ class _Run:
 def _loop(
     run: _Run, files: RunFiles | None, hooks: list[Hook], watch: Stopwatch, log_times: list
 ) -> tuple[bool, float]:
-    """Step until the budget, the solve (with ``stop_when_solved``) or Ctrl-C, then write the
-    last checkpoint (Ctrl-C during it only sets the flag). Returns ``(interrupted, loop seconds)``."""
+    """Step until the budget, the solve (with ``stop_when_solved``), Ctrl-C or the divergence of
+    every agent, then write the last checkpoint (Ctrl-C during it only sets the flag). Returns
+    ``(interrupted, loop seconds)``."""
     c = run.config
-    interrupted = False
-    with _StopFlag() as flag:
-        while run.t < c.total_steps:
+    with STOP as flag:
+        interrupted = flag.stop  # Ctrl-C during start-up or compilation
+        while not (interrupted or run.done()):
             watch.begin(run.t + 1)
             run.agent_step(run.env_step(hooks, watch), watch)
             if run.t % c.log_every == 0:
@@ -256,8 +288,6 @@ def _loop(
             if run.t % c.checkpoint_every == 0:
                 run.checkpoint(files, hooks)
                 watch.lap("checkpoint")
-            if c.stop_when_solved and run.tracker.all_solved():
-                break
             if flag.stop:
                 interrupted = True
                 break
@@ -303,6 +333,8 @@ def train(
     if progress:
         all_hooks.append(ProgressHook(config.total_steps, run.t, len(seeds)))
     all_hooks += list(hooks)
+    if lines is None:  # a checkpoint at step 0: a run stopped at any moment can be resumed
+        run.checkpoint(files, all_hooks)
 
     start_t, log_times = run.t, []
     run.t_start = run.t_log = time.perf_counter()
@@ -314,6 +346,7 @@ def train(
         agents=[], states=run.states, agent=agent, env_steps=run.t, wall_time=wall,
         steps_per_sec=(run.t - start_t) * len(seeds) / max(wall, 1e-9), interrupted=interrupted,
         threshold=run.tracker.threshold, devices=1 if mesh is None else mesh.size, log_times=log_times,
+        total_wall_time=run.wall_before + wall,
     ))
 
 
@@ -323,9 +356,9 @@ def _finish(run: _Run, overrides: list[dict], evaluate_now: bool, result: TrainR
     for i, seed in enumerate(run.seeds):
         a = AgentResult(
             seed, overrides[i], tr.returns[i], tr.lengths[i], tr.end_steps[i], tr.solved_at[i],
-            seconds_to_solve=tr.solved_time[i],
+            seconds_to_solve=tr.solved_time[i], diverged_at=run.diverged[i],
         )
-        if evaluate_now:
+        if evaluate_now and a.diverged_at is None:
             params = run.states.learner.params[i]
             a.eval_returns = evaluate(
                 run.agent, params, seed=seed, episodes=c.eval_episodes, policy=c.eval_policy
