@@ -1,13 +1,20 @@
-"""Shared glue of the experiment entry points: parsing flags with tyro, and turning bad input
-into one line on stderr and exit status 2."""
+"""Shared glue of the experiment entry points: parsing flags with tyro, turning bad input into
+one line on stderr and exit status 2, and the checks before a run folder is resumed.
+
+Exit statuses: 0 done, 2 bad input (or an unusable run folder), 3 a run diverged, 4 a file could
+not be written (a full disk), 130 interrupted (Ctrl-C or SIGTERM; the folder can be resumed).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import io
+import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -16,6 +23,8 @@ import tyro
 T = TypeVar("T")
 
 EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_WRITE_FAILED = 4
 EXIT_INTERRUPTED = 130
 _BOX = re.compile(r"[\u2500-\u257f]")
 
@@ -24,6 +33,33 @@ def fail(message: str) -> NoReturn:
     """Print ``error: <message>`` as one line on stderr and exit with status 2."""
     print(f"error: {' '.join(message.split())}", file=sys.stderr)
     raise SystemExit(EXIT_BAD_INPUT)
+
+
+def entry(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run an entry point's ``main`` as a command: Ctrl-C or SIGTERM from the first line on
+    becomes a stop request (the loop then writes a checkpoint; a second one aborts at once), and
+    the run-time failures a user can meet become one line on stderr: a damaged run folder
+    (status 2), a full disk or another write error (status 4; the last good checkpoint is kept),
+    an abort (status 130)."""
+    from noisyjax.io.checkpoint import CheckpointError
+    from noisyjax.io.csvlog import LogError
+    from noisyjax.io.rundir import RunDirError
+    from noisyjax.run.signals import STOP
+
+    try:
+        with STOP:
+            return main(argv)
+    except (RunDirError, CheckpointError, LogError) as err:
+        fail(str(err))
+    except KeyboardInterrupt:
+        print("interrupted; the last checkpoint is kept: resume with --resume <folder>", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as err:
+        what = "disk full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else err.strerror
+        where = f" writing {err.filename}" if err.filename else ""
+        print(f"error: {what}{where}; the last good checkpoint is kept: free space (or fix the "
+              "folder) and resume with --resume <folder>", file=sys.stderr)
+        return EXIT_WRITE_FAILED
 
 
 def parse(cls: type[T], args: list[str] | None = None, description: str = "", default: T | None = None) -> T:
@@ -90,22 +126,56 @@ def new_run_dir(out: Path | None, prefix: str) -> Path:
         fail(str(err))
 
 
-def check_resumable(saved, requested, run_dir: Path, what: str = "run") -> None:
-    """Refuse a resume whose flags change a saved Config field, of a finished run, or of a folder
-    without a checkpoint (one ``error:`` line, exit 2)."""
-    from noisyjax.io.checkpoint import latest_checkpoint
-    from noisyjax.io.rundir import CHECKPOINT_DIR, SUMMARY_FILE
+def check_resumable(saved, requested, run_dir: Path, seeds: list[int], what: str = "run") -> str:
+    """Check a resume before it starts (one ``error:`` line and exit 2 when refused): the flags
+    must not change a saved Config field, ``config.json`` must agree with the checkpoint's own
+    record of the run, and a diverged run cannot be resumed. Returns ``"resume"``, ``"restart"``
+    (no checkpoint yet: the run stopped during start-up, and starts again from step 0) or
+    ``"finished"`` (nothing left to train; the caller refuses, or rebuilds missing plots)."""
+    from noisyjax.io.checkpoint import HOST_FILE, latest_checkpoint
+    from noisyjax.io.rundir import CHECKPOINT_DIR, CONFIG_FILE, SUMMARY_FILE
+    from noisyjax.run.loop import config_record
 
     for field in dataclasses.fields(saved):
         old, new = getattr(saved, field.name), getattr(requested, field.name)
         if old != new:
             flag = "--" + field.name.replace("_", "-")
             fail(f"{flag} {new} conflicts with the {what}'s {field.name}={old!r}; drop it to resume")
-    summary = Path(run_dir) / SUMMARY_FILE
-    if summary.is_file() and '"status": "finished"' in summary.read_text():
-        fail(f"{run_dir} already finished; start a new {what} (with --out) instead of resuming")
-    if latest_checkpoint(Path(run_dir) / CHECKPOINT_DIR) is None:
-        fail(f"{run_dir} has no checkpoint to resume from")
+    ckpt = latest_checkpoint(Path(run_dir) / CHECKPOINT_DIR)
+    if ckpt is None:
+        return "restart"
+    try:
+        host = json.loads((ckpt / HOST_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        fail(f"{ckpt / HOST_FILE} is damaged ({err}); restore it from a copy")
+    record, now = host.get("config"), config_record(saved)
+    if record is not None and record != now:  # checkpoints written before the record have none
+        changed = ", ".join(f"{k} is {now.get(k)!r}, the checkpoint's {record.get(k)!r}"
+                            for k in sorted(set(record) | set(now)) if record.get(k) != now.get(k))
+        fail(f"{Path(run_dir) / CONFIG_FILE} was edited after the run started ({changed}); restore it")
+    if host.get("seeds") is not None and host["seeds"] != list(seeds):
+        fail(f"{Path(run_dir) / CONFIG_FILE} was edited after the run started (seeds); restore it")
+    status = _summary_status(Path(run_dir) / SUMMARY_FILE)
+    if status == "diverged" and what == "run":
+        fail(f"{run_dir} diverged (see its summary.json); start a new run with other settings")
+    return "finished" if status == "finished" else "resume"
+
+
+def _summary_status(path: Path) -> str | None:
+    """The ``status`` of a ``summary.json``; None when missing or damaged (resume rebuilds it)."""
+    try:
+        return json.loads(path.read_text()).get("status")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+
+
+def divergence_hint(config) -> str:
+    """The likely cause of a divergence under ``config`` and what to try, in a few words."""
+    if config.learning_rate > 1e-2:
+        return f"--learning-rate {config.learning_rate:g} is large; try 1e-3 or smaller"
+    if config.max_grad_norm is None:
+        return "gradients are not clipped; set --max-grad-norm (e.g. 10) or lower --learning-rate"
+    return f"try a smaller --learning-rate (now {config.learning_rate:g})"
 
 
 def preset_default(cls: type[T], argv: list[str]) -> T | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from experiments.common import fail, parse, pin_cores
+from experiments.common import entry, fail, parse, pin_cores
 from noisyjax.config import EvalPolicy
 from noisyjax.io.restore import load_run
 from noisyjax.io.rundir import RunDirError
@@ -90,4 +90,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry(main))

@@ -15,8 +15,11 @@ from pathlib import Path
 import tyro
 
 from experiments.common import (
+    EXIT_DIVERGED,
     EXIT_INTERRUPTED,
     check_resumable,
+    divergence_hint,
+    entry,
     fail,
     new_run_dir,
     parse,
@@ -27,11 +30,12 @@ from noisyjax.config import Config, PresetName
 from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     RunDirError,
+    hold,
     read_config,
     write_config,
 )
-from noisyjax.io.summary import finish_agent_dir
-from noisyjax.run.envs import EnvError, check_env_id
+from noisyjax.io.summary import finish_agent_dir, rebuild_plots
+from noisyjax.run.envs import EnvError, check_env_id, solve_threshold
 from noisyjax.run.loop import RunFiles, train
 
 
@@ -76,17 +80,26 @@ def resume(args: Args, argv: list[str]) -> int:
         fail("--out cannot be combined with --resume (a resumed run stays in its folder)")
     try:
         config, payload = read_config(run_dir)
+        if "agent_dirs" in payload or len(payload["seeds"]) != 1:
+            fail(f"{run_dir} is a sweep folder; resume it with: python -m experiments.sweep --resume "
+                 f"{run_dir}")
+        hold(run_dir)  # from here on this process owns the folder
     except RunDirError as err:
         fail(str(err))
-    if len(payload.get("seeds", [])) != 1:
-        fail(f"{run_dir} is a sweep folder; resume it with python -m experiments.sweep --resume")
     seed = payload["seeds"][0]
     # Re-parse with the run's own settings as defaults: any flag that changes them is a conflict.
     saved = Args(config=config, seed=seed, out=None, resume=run_dir, quiet=args.quiet)
     again = parse(Args, argv, default=saved)
     if again.seed != seed:
         fail(f"--seed {again.seed} conflicts with the run's seed {seed}; drop it to resume")
-    check_resumable(config, again.config, run_dir, "run")
+    state = check_resumable(config, again.config, run_dir, [seed], "run")
+    if state == "finished":
+        if rebuild_plots(Path(run_dir), solve_threshold(config.env, config.solve_threshold)):
+            print(f"{run_dir} had finished; its missing plots were rebuilt from its logs", file=sys.stderr)
+            return 0
+        fail(f"{run_dir} already finished; start a new run (with --out) instead of resuming")
+    if state == "restart" and not args.quiet:
+        print("no checkpoint yet: the run starts again from env step 0", file=sys.stderr)
     return run(config, seed, Path(run_dir), resume=True, quiet=args.quiet)
 
 
@@ -104,6 +117,14 @@ def run(config: Config, seed: int, out: Path, *, resume: bool, quiet: bool) -> i
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    if result.diverged:
+        print(
+            f"error: seed {seed} diverged at env step {result.agents[0].diverged_at} (a non-finite "
+            f"loss or parameter); likely cause: {divergence_hint(config)}. The latest checkpoint "
+            f"holds the last finite state; {out}/summary.json says \"diverged\"",
+            file=sys.stderr,
+        )
+        return EXIT_DIVERGED
     if not quiet:
         ev = summary["final_eval"]
         solve = summary["steps_to_solve"]
@@ -120,4 +141,4 @@ def run(config: Config, seed: int, out: Path, *, resume: bool, quiet: bool) -> i
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry(main))

@@ -19,8 +19,11 @@ import numpy as np
 import tyro
 
 from experiments.common import (
+    EXIT_DIVERGED,
     EXIT_INTERRUPTED,
     check_resumable,
+    divergence_hint,
+    entry,
     fail,
     new_run_dir,
     parse,
@@ -34,12 +37,13 @@ from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     SUMMARY_FILE,
     RunDirError,
+    hold,
     read_config,
     write_config,
     write_json,
 )
-from noisyjax.io.summary import finish_agent_dir
-from noisyjax.run.envs import EnvError, check_env_id
+from noisyjax.io.summary import finish_agent_dir, rebuild_plots, status
+from noisyjax.run.envs import EnvError, check_env_id, solve_threshold
 from noisyjax.run.loop import RunFiles, train
 from noisyjax.run.sweeps import (
     SweepError,
@@ -111,14 +115,25 @@ def resume(args: Args, argv: list[str]) -> int:
     run_dir = args.resume
     try:
         config, payload = read_config(run_dir)
+        if "agent_dirs" not in payload:
+            fail(f"{run_dir} is a single run; resume it with: python -m experiments.lunar --resume "
+                 f"{run_dir}")
+        hold(run_dir)  # from here on this process owns the folder
     except RunDirError as err:
         fail(str(err))
-    if "agent_dirs" not in payload:
-        fail(f"{run_dir} is a single run; resume it with python -m experiments.lunar --resume")
     again = parse(Args, argv, default=Args(config=config, resume=run_dir, quiet=args.quiet))
     if args.grid or any(a.startswith("--seeds") or a.startswith("--out") for a in argv):
         fail("--seeds, --grid and --out cannot change on --resume; drop them")
-    check_resumable(config, again.config, run_dir, "sweep")
+    state = check_resumable(config, again.config, run_dir, payload["seeds"], "sweep")
+    if state == "finished":
+        threshold = solve_threshold(config.env, config.solve_threshold)
+        rebuilt = [rebuild_plots(Path(run_dir) / d, threshold) for d in payload["agent_dirs"]]
+        if not any(rebuilt):
+            fail(f"{run_dir} already finished; start a new sweep (with --out) instead of resuming")
+        print(f"{run_dir} had finished; its missing plots were rebuilt from its logs", file=sys.stderr)
+        return 0
+    if state == "restart" and not args.quiet:
+        print("no checkpoint yet: the sweep starts again from env step 0", file=sys.stderr)
     request_devices(config)
     return run(
         config, Path(run_dir), payload["seeds"], payload["overrides"], payload["agent_dirs"],
@@ -143,7 +158,8 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
         s = finish_agent_dir(d, result, i)
         ev = s["final_eval"] or {}
         rows.append({
-            "agent": i, "seed": seeds[i], **overrides[i], "steps_to_solve": s["steps_to_solve"],
+            "agent": i, "seed": seeds[i], **overrides[i], "status": s["status"],
+            "diverged_at": s["diverged_at"], "steps_to_solve": s["steps_to_solve"],
             "last100_mean": s["last100_mean"], "eval_mean": ev.get("mean"), "eval_std": ev.get("std"),
             "eval_episodes": ev.get("episodes"), "eval_policy": ev.get("policy"), "folder": names[i],
         })
@@ -155,9 +171,11 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
 
     plots.plot_sweep(groups, out, result.threshold)
     solved = [r["steps_to_solve"] for r in rows if r["steps_to_solve"] is not None]
+    diverged = [i for i in range(len(seeds)) if status(result, i) == "diverged"]
     summary = {
         "status": "interrupted" if result.interrupted else "finished",
         "agents": len(seeds),
+        "diverged": len(diverged),
         "env_steps_per_agent": result.env_steps,
         "solved": len(solved),
         "median_steps_to_solve_of_solved": float(np.median(solved)) if solved else None,
@@ -172,6 +190,16 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
             f"python -m experiments.sweep --resume {out}", file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    for i in diverged:
+        print(
+            f"error: agent {i} (seed {seeds[i]}, {label(overrides[i])}) diverged at env step "
+            f"{result.agents[i].diverged_at} (a non-finite loss or parameter); likely cause: "
+            f"{divergence_hint(dataclasses.replace(config, **overrides[i]))}. Its episodes stop "
+            "there; sweep.csv marks it",
+            file=sys.stderr,
+        )
+    if diverged:
+        return EXIT_DIVERGED
     if not quiet:
         print(
             f"done: {len(seeds)} agents x {result.env_steps} env steps, {len(solved)} solved, "
@@ -192,4 +220,4 @@ def write_sweep_csv(path: Path, rows: list[dict]) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry(main))

@@ -1,5 +1,5 @@
 """One process at a time per run folder: an exclusive ``fcntl.flock`` on ``<folder>/.lock``,
-held for the whole run (or resume, or evaluation) and released by the kernel when the process
+held for the whole run (or its resume) and released by the kernel when the process
 ends, however it ends. A lock file left by a dead process is therefore free and simply taken
 over; the file holds the PID of its last holder, for the error message."""
 

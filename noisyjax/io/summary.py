@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from noisyjax.io.rundir import SUMMARY_FILE, eval_summary, write_json
@@ -47,6 +48,20 @@ def finish_agent_dir(agent_dir: Path, result: TrainResult, i: int, extra: dict |
     write_plots(agent_dir, result.threshold, title=f"{config.env} seed {a.seed}")
     write_json(agent_dir / SUMMARY_FILE, summary)
     return summary
+
+
+PLOTS = ("learning_curve.png", "sigma.png", "training_metrics.png")
+
+
+def rebuild_plots(agent_dir: Path, threshold: float | None) -> bool:
+    """Write the plots of a finished agent folder again from its logs if any is missing;
+    returns whether it did."""
+    agent_dir = Path(agent_dir)
+    if all((agent_dir / name).is_file() for name in PLOTS):
+        return False
+    summary = json.loads((agent_dir / SUMMARY_FILE).read_text())
+    write_plots(agent_dir, threshold, title=f"{summary.get('env')} seed {summary.get('seed')}")
+    return True
 
 
 def write_plots(agent_dir: Path, threshold: float | None, title: str = "") -> None:
