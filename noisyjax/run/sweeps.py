@@ -137,7 +137,11 @@ def bytes_per_agent(config: Config, obs_dim: int, num_actions: int) -> int:
     from noisyjax.agent.types import hparams_from_config
 
     agent = Agent(config, obs_dim, num_actions)
-    shapes = jax.eval_shape(agent.init, jax.random.PRNGKey(0), hparams_from_config(config))
+    # Shapes of the inputs too: no array is made, so JAX's backend does not start here, and the
+    # entry points can still choose devices and pin cores after this check.
+    key = jax.eval_shape(jax.random.PRNGKey, 0)
+    hparams = jax.eval_shape(lambda: hparams_from_config(config))
+    shapes = jax.eval_shape(agent.init, key, hparams)
     return int(sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(shapes)))
 
 
@@ -173,5 +177,8 @@ def check_memory(n_agents: int, per_agent: int, available: int | None, fraction:
 
 
 def _size(n_bytes: int) -> str:
-    """``3.2 GiB`` or ``2.7 MiB``: a size in the unit that reads best."""
-    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
+    """``2.7 MiB``, ``3.2 GiB`` or ``29.1 TiB``: a size in the unit that reads best."""
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes / 2**20:.1f} MiB"
