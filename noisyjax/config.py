@@ -114,7 +114,8 @@ class Config:
     """Epsilon-greedy baseline only: fraction of total_steps over which epsilon decays linearly."""
 
     eval_episodes: int = 100
-    """Evaluation episodes at the end of training (fresh seeds, distinct from training)."""
+    """Evaluation episodes at the end of training (fresh seeds, distinct from training); at most
+    1,000,000 (every return is held in memory)."""
     eval_policy: EvalPolicy = "mean"
     """Evaluation policy: mean weights, fresh noise every step, or one noise draw per episode."""
     log_every: int = 1_000
