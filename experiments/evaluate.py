@@ -14,7 +14,7 @@ import numpy as np
 import tyro
 
 from experiments.common import entry, fail, parse, pin_cores
-from noisyjax.config import EvalPolicy
+from noisyjax.config import MAX_EVAL_EPISODES, EvalPolicy
 from noisyjax.io.restore import load_run
 from noisyjax.io.rundir import RunDirError
 from noisyjax.run.evaluation import evaluate, record_episode
@@ -27,7 +27,8 @@ class Args:
     run_dir: tyro.conf.Positional[Path]
     """The run folder (python -m experiments.lunar wrote it)."""
     episodes: int = 100
-    """Evaluation episodes."""
+    """Evaluation episodes, at most 1,000,000 (every return is held in memory, and at a few
+    hundred env steps each that is already more env steps than a run trains)."""
     policy: EvalPolicy = "mean"
     """mean: noise off; noisy: fresh noise every step; frozen: one noise draw per episode."""
     gif: Path | None = None
@@ -40,8 +41,8 @@ class Args:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(Args, sys.argv[1:] if argv is None else argv, description=__doc__)
-    if args.episodes <= 0:
-        fail(f"--episodes {args.episodes} is invalid: must be a positive integer")
+    if not 0 < args.episodes <= MAX_EVAL_EPISODES:
+        fail(f"--episodes {args.episodes} is invalid: must be a positive integer at most {MAX_EVAL_EPISODES}")
     if args.gif is not None and args.gif.exists():
         fail(f"--gif {args.gif} exists; name a new file (nothing is overwritten)")
     if args.gif is not None and not args.gif.absolute().parent.is_dir():

@@ -26,7 +26,7 @@ from experiments.common import (
     pin_cores,
     preset_default,
 )
-from noisyjax.config import Config, PresetName
+from noisyjax.config import SEED_END, Config, PresetName
 from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     RunDirError,
@@ -35,8 +35,9 @@ from noisyjax.io.rundir import (
     write_config,
 )
 from noisyjax.io.summary import finish_agent_dir, rebuild_plots
-from noisyjax.run.envs import EnvError, check_env_id, solve_threshold
+from noisyjax.run.envs import EnvError, check_env_id, folder_name, solve_threshold
 from noisyjax.run.loop import RunFiles, train
+from noisyjax.run.sweeps import SweepError, available_memory, bytes_per_agent, check_memory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +49,8 @@ class Args:
     """Start from a named bundle of settings (rainbow-lite: noisy + double + dueling + PER +
     3-step returns); other flags override it."""
     seed: int = 0
-    """Seed of the agent (network init, noise, replay sampling) and of its environment."""
+    """Seed of the agent (network init, noise, replay sampling) and of its environment; in
+    [0, 2**32)."""
     out: Path | None = None
     """Run folder to create (must not exist or be empty); default: a new folder under runs/."""
     resume: Path | None = None
@@ -63,13 +65,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(Args, argv, description=__doc__, default=preset_default(Args, argv))
     if args.resume is not None:
         return resume(args, argv)
-    if args.seed < 0:
-        fail(f"--seed {args.seed} is invalid: must be >= 0")
+    if not 0 <= args.seed < SEED_END:
+        fail(f"--seed {args.seed} is invalid: must be in [0, {SEED_END}) (uint32 JAX keys)")
     try:
-        check_env_id(args.config.env).close()
+        env = check_env_id(args.config.env)
     except EnvError as err:
         fail(f"--env {err}")
-    out = new_run_dir(args.out, f"{args.config.env}-seed{args.seed}")
+    obs_dim, num_actions = int(env.observation_space.shape[0]), int(env.action_space.n)
+    env.close()
+    try:  # the sweep's check, for one agent: a state that cannot fit is refused before the folder
+        check_memory(1, bytes_per_agent(args.config, obs_dim, num_actions), available_memory())
+    except SweepError as err:
+        fail(str(err))
+    out = new_run_dir(args.out, f"{folder_name(args.config.env)}-seed{args.seed}")
     write_config(out, args.config, [args.seed], {"preset": args.preset})
     return run(args.config, args.seed, out, resume=False, quiet=args.quiet)
 

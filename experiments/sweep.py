@@ -43,7 +43,7 @@ from noisyjax.io.rundir import (
     write_json,
 )
 from noisyjax.io.summary import finish_agent_dir, rebuild_plots, status
-from noisyjax.run.envs import EnvError, check_env_id, solve_threshold
+from noisyjax.run.envs import EnvError, check_env_id, folder_name, solve_threshold
 from noisyjax.run.loop import RunFiles, train
 from noisyjax.run.sweeps import (
     SweepError,
@@ -66,7 +66,8 @@ class Args:
     """Start from a named bundle of settings (rainbow-lite: noisy + double + dueling + PER +
     3-step returns); other flags override it."""
     seeds: str = "0-4"
-    """Seeds: a range and/or list, e.g. 0-9 or 0,3,5."""
+    """Seeds: a range and/or list, e.g. 0-9 or 0,3,5; each in [0, 2**32), at most 1,000,000
+    agents in all (seeds x grid points)."""
     grid: tyro.conf.UseAppendAction[tuple[str, ...]] = ()
     """Swept setting, repeatable: --grid lr=1e-4,3e-4 --grid sigma0=0.1,0.5."""
     out: Path | None = None
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(Args, argv, description=__doc__, default=preset_default(Args, argv))
     if args.resume is not None:
         return resume(args, argv)
-    request_devices(args.config)  # before the memory check below starts JAX
+    request_devices(args.config)  # before anything starts JAX's backend
     try:
         env = check_env_id(args.config.env)
     except EnvError as err:
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as err:
         fail(str(err))
     env.close()
-    out = new_run_dir(args.out, f"sweep-{args.config.env}")
+    out = new_run_dir(args.out, f"sweep-{folder_name(args.config.env)}")
     names = [agent_dir_name(i, s, o) for i, (s, o) in enumerate(zip(agent_seeds, overrides))]
     write_config(
         out, args.config, agent_seeds,

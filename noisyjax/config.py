@@ -7,7 +7,9 @@ each differs from the paper and why.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Literal, get_args
+import math
+import numbers
+from typing import Annotated, Literal, get_args, get_type_hints
 
 import tyro
 
@@ -23,6 +25,17 @@ PresetName = Literal["none", "rainbow-lite"]
 
 EVAL_POLICIES: tuple[str, ...] = get_args(EvalPolicy)
 PRESET_NAMES: tuple[str, ...] = get_args(PresetName)
+
+INT32_MAX = 2**31 - 1
+"""Largest value of an int field: step counters, replay slots and sizes are int32 on the device."""
+FLOAT32_MAX = 3.4028234663852886e38
+"""Largest magnitude of a float field: the device holds the swept settings in float32, and a
+larger value would become inf there."""
+MAX_EVAL_EPISODES = 1_000_000
+"""Most evaluation episodes: their returns are held in memory (8 MB at this limit), and at a few
+hundred env steps each this is already more env steps than any run trains."""
+SEED_END = 2**32
+"""Seeds lie in ``[0, SEED_END)``: each becomes a uint32 JAX key (``jax.random.PRNGKey``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +114,8 @@ class Config:
     """Epsilon-greedy baseline only: fraction of total_steps over which epsilon decays linearly."""
 
     eval_episodes: int = 100
-    """Evaluation episodes at the end of training (fresh seeds, distinct from training)."""
+    """Evaluation episodes at the end of training (fresh seeds, distinct from training); at most
+    1,000,000 (every return is held in memory)."""
     eval_policy: EvalPolicy = "mean"
     """Evaluation policy: mean weights, fresh noise every step, or one noise draw per episode."""
     log_every: int = 1_000
@@ -123,20 +137,38 @@ def _fail(field: str, value, need: str) -> None:
     raise ValueError(f"{field}={value!r} is invalid: {need}")
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def validate(c: Config) -> None:
     """Raise ``ValueError`` naming the first invalid field and the valid range."""
-    positive_ints = [
-        "total_steps", "batch_size", "buffer_size", "train_freq", "target_update_period", "n_step",
-        "eval_episodes", "log_every", "checkpoint_every",
-    ]
-    for name in positive_ints:
+    for name in INT_FIELDS:
         value = getattr(c, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            _fail(name, value, "must be a positive integer")
-    if isinstance(c.warmup_steps, bool) or not isinstance(c.warmup_steps, int) or c.warmup_steps < 0:
-        _fail("warmup_steps", c.warmup_steps, "must be a non-negative integer")
-    if not c.hidden_sizes or any(int(h) <= 0 for h in c.hidden_sizes):
+        low = 0 if name == "warmup_steps" else 1  # zero warm-up steps is a valid choice
+        if not _is_int(value) or value < low:
+            _fail(name, value, "must be a non-negative integer" if low == 0 else "must be a positive integer")
+        high, why = _INT_LIMITS.get(name, (INT32_MAX, "int32 step counters"))
+        if value > high:
+            _fail(name, value, f"must be at most {high} ({why})")
+    if not isinstance(c.hidden_sizes, (tuple, list)) or not c.hidden_sizes or not all(
+        _is_int(h) and h > 0 for h in c.hidden_sizes
+    ):
         _fail("hidden_sizes", c.hidden_sizes, "must be one or more positive integers")
+    if max(c.hidden_sizes) > INT32_MAX:
+        _fail("hidden_sizes", c.hidden_sizes, f"each must be at most {INT32_MAX} (int32 array sizes)")
+    for name in FLOAT_FIELDS:
+        # inf and nan mean nothing for any of these (None, where allowed, means "no value"); nan
+        # slips through "not x > 0"-style checks, and inf passes them.
+        value = getattr(c, name)
+        if value is None and name in OPTIONAL_FLOAT_FIELDS:
+            continue
+        none = ", or None" if name in OPTIONAL_FLOAT_FIELDS else ""
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            _fail(name, value, f"must be a number{none}")
+        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+            need = f"must be a finite number within float32 range (|x| <= {FLOAT32_MAX:.3g}){none}"
+            _fail(name, value, need)
     for name in ["learning_rate", "adam_eps", "huber_delta"]:
         if not getattr(c, name) > 0:
             _fail(name, getattr(c, name), "must be > 0")
@@ -165,8 +197,20 @@ def validate(c: Config) -> None:
         choices = get_args(kind)
         if getattr(c, name) not in choices:
             _fail(name, getattr(c, name), "must be one of " + ", ".join(repr(x) for x in choices))
-    if c.solve_threshold is not None and not isinstance(c.solve_threshold, (int, float)):
-        _fail("solve_threshold", c.solve_threshold, "must be a number or None")
+
+
+# The fields each check of ``validate`` covers, read off Config's annotations (one source of truth:
+# a new field is checked by its type without being listed here).
+_HINTS = get_type_hints(Config)
+INT_FIELDS: tuple[str, ...] = tuple(n for n, t in _HINTS.items() if t is int)
+FLOAT_FIELDS: tuple[str, ...] = tuple(n for n, t in _HINTS.items() if t in (float, float | None))
+OPTIONAL_FLOAT_FIELDS: tuple[str, ...] = tuple(n for n, t in _HINTS.items() if t == float | None)
+_INT_LIMITS: dict[str, tuple[int, str]] = {
+    "batch_size": (INT32_MAX, "int32 replay indices"),
+    "buffer_size": (INT32_MAX, "int32 replay indices"),
+    "eval_episodes": (MAX_EVAL_EPISODES, "evaluation holds every return in memory"),
+}
+"""Int fields whose upper limit, or its reason, is not that of the int32 step counters."""
 
 
 PRESETS: dict[str, dict] = {

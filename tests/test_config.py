@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 
 import pytest
 
-from noisyjax.config import Config
+from noisyjax.config import INT32_MAX, MAX_EVAL_EPISODES, Config
 
 
 def test_defaults_are_valid():
@@ -47,7 +48,17 @@ INVALID = [
     ("agent_axis", {"agent_axis": "pmap"}),
     ("total_steps", {"total_steps": 1.5}),
     ("batch_size", {"batch_size": True}),
+    ("hidden_sizes", {"hidden_sizes": (64, 1.5)}),
+    ("hidden_sizes", {"hidden_sizes": (64, True)}),
+    ("hidden_sizes", {"hidden_sizes": (INT32_MAX + 1,)}),
+    ("gamma", {"gamma": "0.9"}),
+    ("solve_threshold", {"solve_threshold": "200"}),
 ]
+
+# Read off the raw annotations, not the lists config.py derives, so that a field the derivation
+# missed fails here.
+FLOAT_FIELDS = [f.name for f in dataclasses.fields(Config) if "float" in str(f.type)]
+INT_FIELDS = [f.name for f in dataclasses.fields(Config) if str(f.type) == "int"]
 
 
 @pytest.mark.parametrize("field,kwargs", INVALID, ids=[f"{f}-{v}" for f, v in INVALID])
@@ -55,6 +66,38 @@ def test_invalid_value_names_field(field, kwargs):
     """Each invalid value raises ValueError whose message names the field."""
     with pytest.raises(ValueError, match=rf"\b{re.escape(field)}\b"):
         Config(**kwargs)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 1e39])
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+def test_float_fields_must_be_finite(name, value):
+    """nan, +-inf and values that overflow float32 (the device's dtype) are refused for every
+    float field, with a message saying it must be finite."""
+    with pytest.raises(ValueError, match=rf"^{name}=.* is invalid: must be a finite number"):
+        Config(**{name: value})
+
+
+@pytest.mark.parametrize("name", INT_FIELDS)
+def test_int_fields_must_fit_int32(name):
+    """Every int field above its limit (int32; eval_episodes: MAX_EVAL_EPISODES) is refused with a
+    message naming the limit; the limit itself is accepted."""
+    limit = MAX_EVAL_EPISODES if name == "eval_episodes" else INT32_MAX
+    with pytest.raises(ValueError, match=rf"^{name}={limit + 1} is invalid: must be at most {limit} \("):
+        Config(**{name: limit + 1})
+    with pytest.raises(ValueError, match=rf"^{name}=10000000000 is invalid: must be at most {limit} \("):
+        Config(**{name: 10**10})
+    fits = {"buffer_size": INT32_MAX} if name in ("batch_size", "n_step") else {}  # they need a buffer
+    largest = limit - 1 if name == "n_step" else limit  # n_step must be smaller than the buffer
+    assert getattr(Config(**{name: largest, **fits}), name) == largest
+
+
+def test_field_lists_cover_the_annotations():
+    """The lists validate walks cover every int and float field (and no other)."""
+    from noisyjax import config
+
+    assert sorted(config.FLOAT_FIELDS) == sorted(FLOAT_FIELDS)
+    assert sorted(config.INT_FIELDS) == sorted(INT_FIELDS)
+    assert set(config.OPTIONAL_FLOAT_FIELDS) == {"solve_threshold", "max_grad_norm"}
 
 
 def test_batch_larger_than_buffer_mentions_both():
@@ -77,6 +120,11 @@ def test_batch_larger_than_buffer_mentions_both():
         {"loss": "mse"},
         {"learning_rate_end_fraction": 0.0},
         {"learning_rate_end_fraction": 1.0},
+        {"solve_threshold": -1e30},
+        {"solve_threshold": 200},
+        {"gamma": 1},
+        {"hidden_sizes": (INT32_MAX,)},
+        {"eval_episodes": MAX_EVAL_EPISODES},
     ],
 )
 def test_boundary_values_are_valid(kwargs):

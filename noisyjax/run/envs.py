@@ -11,11 +11,14 @@ in progress exactly (reset with the episode's seed, replay its actions).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import warnings
 from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import EnvSpec, find_highest_version, get_env_id, parse_env_id
 
 TRAIN_STREAM = 0
 EVAL_STREAM = 1
@@ -31,8 +34,56 @@ def episode_seed(seed: int, episode: int, stream: int = TRAIN_STREAM) -> int:
     return int(np.random.SeedSequence([int(seed), int(stream), int(episode)]).generate_state(1)[0])
 
 
+def import_env_module(env_id: str) -> str:
+    """Import the module of a ``module:Id`` id (importing it registers the env, as in
+    ``gym.make``) and return the registered ``Id``; an id without a module is returned as is."""
+    if ":" not in env_id:
+        return env_id
+    module, _, name = env_id.partition(":")
+    if not module or not name or ":" in name:
+        raise EnvError(f"{env_id!r} is not an env id of the form Id or module:Id (e.g. ale_py:ALE/Pong-v5)")
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        missing = err.name or module
+        top = missing.partition(".")[0]
+        if top != missing and importlib.util.find_spec(top) is not None:
+            raise EnvError(f"{env_id!r} needs module {missing!r}, which {top} does not have") from None
+        raise EnvError(
+            f"{env_id!r} needs module {missing!r}, which is not installed; get it with "
+            f"pip install {top}"
+        ) from None
+    except Exception as err:  # the module is there but fails on import: say so on one line
+        raise EnvError(
+            f"{env_id!r}: importing its module {module!r} failed ({err.__class__.__name__}: {err})"
+        ) from None
+    return name
+
+
+def env_spec(env_id: str) -> EnvSpec:
+    """The registered spec ``gym.make(env_id)`` would use: the module of a ``module:Id`` id is
+    imported first, and an id without a version resolves to the latest one, as ``gym.make`` does
+    (``gym.spec`` does neither)."""
+    name = import_env_module(env_id)
+    spec = gym.registry.get(name)
+    if spec is None:
+        namespace, base, version = parse_env_id(name)
+        latest = find_highest_version(namespace, base) if version is None else None
+        if latest is not None:
+            spec = gym.registry.get(get_env_id(namespace, base, latest))
+    return gym.spec(name) if spec is None else spec  # gym.spec raises, naming the id
+
+
+def folder_name(env_id: str) -> str:
+    """``env_id`` as part of a folder name: without the module of ``module:Id``, and a
+    namespace's ``/`` as ``-`` (``ale_py:ALE/Pong-v5`` -> ``ALE-Pong-v5``)."""
+    return env_id.rpartition(":")[2].replace("/", "-")
+
+
 def check_env_id(env_id: str) -> gym.Env:
-    """Make one env of ``env_id`` and check it has a Box observation and a Discrete action."""
+    """Make one env of ``env_id`` (a registered id, or ``module:Id`` whose module registers it)
+    and check it has a flat Box observation and a Discrete action space starting at 0."""
+    import_env_module(env_id)  # a missing module is named here, with how to install it
     # gymnasium warns before it raises (e.g. "LunarLander-v2 is out of date", then DeprecatedEnv):
     # hold its warnings back, drop them when the id is refused (the error says it all, on one
     # line), and show them as usual when the env was made.
@@ -44,6 +95,8 @@ def check_env_id(env_id: str) -> gym.Env:
                 f"unknown or unusable env id {env_id!r} ({err.__class__.__name__}: {err}); "
                 "use a registered gymnasium id such as LunarLander-v3, CartPole-v1 or Acrobot-v1"
             ) from None
+        except Exception as err:  # the env's own constructor failed: one line, not a traceback
+            raise EnvError(f"{env_id!r} could not be made ({err.__class__.__name__}: {err})") from None
     for w in caught:
         warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
     obs_space, act_space = env.observation_space, env.action_space
@@ -52,6 +105,12 @@ def check_env_id(env_id: str) -> gym.Env:
         raise EnvError(
             f"env {env_id!r} has a {type(act_space).__name__} action space; DQN needs a "
             "Discrete one (for LunarLander use LunarLander-v3, not continuous=True)"
+        )
+    if int(act_space.start) != 0:
+        # The network's outputs are indexed 0..n-1 and its actions are stepped as they are.
+        env.close()
+        raise EnvError(
+            f"env {env_id!r} has action space {act_space}; noisyjax needs Discrete(n) starting at 0"
         )
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         env.close()
@@ -65,7 +124,7 @@ def solve_threshold(env_id: str, configured: float | None) -> float | None:
     """The configured threshold, or the env's ``reward_threshold`` (None if it has none)."""
     if configured is not None:
         return float(configured)
-    spec = gym.spec(env_id)
+    spec = env_spec(env_id)
     return None if spec.reward_threshold is None else float(spec.reward_threshold)
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
+import math
 import re
 
 from noisyjax.agent.types import ALIASES, SWEEPABLE
-from noisyjax.config import Config
+from noisyjax.config import SEED_END, Config
+
+MAX_AGENTS = 1_000_000
+"""Most agents of one sweep: the seed and settings lists are built on the host before the memory
+check (``check_memory``) can refuse a sweep, so their length must be bounded first."""
+_MAX_AGENTS_WHY = f"a sweep has at most {MAX_AGENTS:,} agents (its lists are built before the memory check)"
 
 
 class SweepError(ValueError):
@@ -14,23 +21,40 @@ class SweepError(ValueError):
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-4,7,9"`` -> ``[0, 1, 2, 3, 4, 7, 9]``; refuses empty, negative and duplicated seeds."""
-    seeds: list[int] = []
+    """``"0-4,7,9"`` -> ``[0, 1, 2, 3, 4, 7, 9]``; refuses empty, negative, duplicated and too
+    large seeds (each must be below ``SEED_END``), and more than ``MAX_AGENTS`` of them."""
+    ranges: list[tuple[int, int]] = []
     for part in text.replace(" ", "").split(","):
         if not part:
             continue
         match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
         if not match:
             raise SweepError(f"--seeds {text!r}: {part!r} is not a seed or a range like 0-9")
-        lo, hi = int(match.group(1)), int(match.group(2) or match.group(1))
+        # Leading zeros dropped and the length compared first: int() refuses a string of
+        # thousands of digits with a ValueError of its own.
+        ends = [(match.group(i) or match.group(1)).lstrip("0") or "0" for i in (1, 2)]
+        for end in ends:
+            if len(end) > len(str(SEED_END)) or int(end) >= SEED_END:
+                raise SweepError(
+                    f"--seeds {text!r}: seed {end} is invalid: must be below {SEED_END} (uint32 JAX keys)"
+                )
+        lo, hi = int(ends[0]), int(ends[1])
         if hi < lo:
             raise SweepError(f"--seeds {text!r}: range {part!r} is empty (write low-high)")
-        seeds.extend(range(lo, hi + 1))
-    if not seeds:
+        ranges.append((lo, hi))
+    count = sum(hi - lo + 1 for lo, hi in ranges)
+    if count == 0:
         raise SweepError(f"--seeds {text!r} names no seed; write e.g. 0-9 or 0,3,5")
-    duplicated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if count > MAX_AGENTS:
+        raise SweepError(f"--seeds {text!r} names {count:,} seeds; {_MAX_AGENTS_WHY}")
+    seeds = [s for lo, hi in ranges for s in range(lo, hi + 1)]
+    # One pass over a Counter, not seeds.count per seed: a long range stays linear.
+    duplicated = sorted(s for s, n in collections.Counter(seeds).items() if n > 1)
     if duplicated:
-        raise SweepError(f"--seeds {text!r} repeats seed(s) {duplicated}; each seed may appear once")
+        shown = ", ".join(map(str, duplicated[:5]))
+        if len(duplicated) > 5:
+            shown += f", ... ({len(duplicated):,} in all)"
+        raise SweepError(f"--seeds {text!r} repeats seed(s) {shown}; each seed may appear once")
     return seeds
 
 
@@ -60,9 +84,12 @@ def parse_grid(items: list[str] | tuple[str, ...]) -> dict[str, list[float]]:
             if not v:
                 continue
             try:
-                parsed.append(float(v))
+                x = float(v)
             except ValueError:
                 raise SweepError(f"--grid {name}: {v!r} is not a number") from None
+            if not math.isfinite(x):  # float() reads "nan" and "inf"; no setting means them
+                raise SweepError(f"--grid {name}: {v!r} is not a finite number")
+            parsed.append(x)
         if not parsed:
             raise SweepError(f"--grid {name}= has no values; write e.g. {name}=0.1,0.5")
         if len(set(parsed)) != len(parsed):
@@ -74,8 +101,12 @@ def parse_grid(items: list[str] | tuple[str, ...]) -> dict[str, list[float]]:
 def expand(seeds: list[int], grid: dict[str, list[float]], base: Config) -> tuple[list[int], list[dict]]:
     """Every (grid point, seed) pair: ``(seeds [agents], overrides [agents])``, grid-major.
 
-    Each point is checked by building a ``Config`` with it (so e.g. gamma=1.5 is refused).
+    Each point is checked by building a ``Config`` with it (so e.g. gamma=1.5 is refused), and
+    more than ``MAX_AGENTS`` agents in all are refused before any list is built.
     """
+    count = len(seeds) * math.prod(len(values) for values in grid.values())
+    if count > MAX_AGENTS:
+        raise SweepError(f"--seeds and --grid give {count:,} agents; {_MAX_AGENTS_WHY}")
     names = list(grid)
     points = [dict(zip(names, values)) for values in itertools.product(*grid.values())] or [{}]
     for point in points:
@@ -97,15 +128,20 @@ def label(override: dict) -> str:
 
 
 def bytes_per_agent(config: Config, obs_dim: int, num_actions: int) -> int:
-    """Device memory of one agent's state (replay buffer, priorities, params, target, Adam
-    moments, counters), read off the shapes ``Agent.init`` would build, without building it."""
+    """Device memory of one agent's state in bytes (replay buffer, priorities, params, target,
+    both Adam moments, counters), read off the shapes ``Agent.init`` would build, without building
+    it (so a network or buffer far too large to allocate is measured, not allocated)."""
     import jax
 
     from noisyjax.agent.agent import Agent
     from noisyjax.agent.types import hparams_from_config
 
     agent = Agent(config, obs_dim, num_actions)
-    shapes = jax.eval_shape(agent.init, jax.random.PRNGKey(0), hparams_from_config(config))
+    # Shapes of the inputs too: no array is made, so JAX's backend does not start here, and the
+    # entry points can still choose devices and pin cores after this check.
+    key = jax.eval_shape(jax.random.PRNGKey, 0)
+    hparams = jax.eval_shape(lambda: hparams_from_config(config))
+    shapes = jax.eval_shape(agent.init, key, hparams)
     return int(sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(shapes)))
 
 
@@ -122,15 +158,27 @@ def available_memory() -> int | None:
 
 
 def check_memory(n_agents: int, per_agent: int, available: int | None, fraction: float = 0.6) -> None:
-    """Refuse a sweep whose states would take more than ``fraction`` of available memory.
+    """Refuse a run or sweep whose states would take more than ``fraction`` of available memory
+    (``available`` None: cannot tell, so nothing is refused).
 
     The state lives on the device once, and each jitted step updates it in place (donated); the
     margin covers the host copy a checkpoint makes.
     """
     need = n_agents * per_agent
     if available is not None and need > fraction * available:
+        who = "1 agent needs" if n_agents == 1 else f"{n_agents:,} agents need"
+        each = "" if n_agents == 1 else f" ({_size(per_agent)} each)"
+        fewer = "" if n_agents == 1 else "fewer agents, "
         raise SweepError(
-            f"{n_agents} agents need about {need / 2**30:.1f} GiB for replay and params "
-            f"({per_agent / 2**20:.0f} MiB each), more than {fraction:.0%} of the "
-            f"{available / 2**30:.1f} GiB available; use fewer agents or a smaller --buffer-size"
+            f"{who} about {_size(need)} for replay, params, target and Adam moments{each}, more "
+            f"than {fraction:.0%} of the {_size(available)} available; use {fewer}a smaller "
+            "--buffer-size or smaller --hidden-sizes"
         )
+
+
+def _size(n_bytes: int) -> str:
+    """``2.7 MiB``, ``3.2 GiB`` or ``29.1 TiB``: a size in the unit that reads best."""
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes / 2**20:.1f} MiB"
