@@ -14,7 +14,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -41,16 +41,11 @@ def entry(main: Callable[[list[str] | None], int], argv: list[str] | None = None
     the run-time failures a user can meet become one line on stderr: a damaged run folder
     (status 2), a full disk or another write error (status 4; the last good checkpoint is kept),
     an abort (status 130)."""
-    from noisyjax.io.checkpoint import CheckpointError
-    from noisyjax.io.csvlog import LogError
-    from noisyjax.io.rundir import RunDirError
     from noisyjax.run.signals import STOP
 
     try:
         with STOP:
             return main(argv)
-    except (RunDirError, CheckpointError, LogError) as err:
-        fail(str(err))
     except KeyboardInterrupt:
         print("interrupted; the last checkpoint is kept: resume with --resume <folder>", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -60,6 +55,20 @@ def entry(main: Callable[[list[str] | None], int], argv: list[str] | None = None
         print(f"error: {what}{where}; the last good checkpoint is kept: free space (or fix the "
               "folder) and resume with --resume <folder>", file=sys.stderr)
         return EXIT_WRITE_FAILED
+
+
+@contextlib.contextmanager
+def refusing() -> Iterator[None]:
+    """Turn a damaged or busy run folder met inside the block (a ``RunDirError``, a damaged
+    checkpoint or log) into one ``error:`` line and exit status 2."""
+    from noisyjax.io.checkpoint import CheckpointError
+    from noisyjax.io.csvlog import LogError
+    from noisyjax.io.rundir import RunDirError
+
+    try:
+        yield
+    except (RunDirError, CheckpointError, LogError) as err:
+        fail(str(err))
 
 
 def parse(cls: type[T], args: list[str] | None = None, description: str = "", default: T | None = None) -> T:

@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from experiments.common import entry, fail, parse, pin_cores
+from experiments.common import entry, fail, parse, pin_cores, refusing
 from noisyjax.config import MAX_EVAL_EPISODES, EvalPolicy
 from noisyjax.io.restore import load_run
-from noisyjax.io.rundir import RunDirError
 from noisyjax.run.evaluation import evaluate, record_episode
 
 
@@ -47,10 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--gif {args.gif} exists; name a new file (nothing is overwritten)")
     if args.gif is not None and not args.gif.absolute().parent.is_dir():
         fail(f"--gif {args.gif}: folder {args.gif.absolute().parent} does not exist")
-    try:
+    with refusing():  # no config.json, a damaged one, or a damaged checkpoint
         agent, states, host, payload = load_run(args.run_dir)
-    except RunDirError as err:
-        fail(str(err))
     seeds = payload["seeds"]
     if not 0 <= args.agent < len(seeds):
         fail(f"--agent {args.agent} is invalid: the folder has agents 0..{len(seeds) - 1}")

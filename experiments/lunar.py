@@ -25,12 +25,13 @@ from experiments.common import (
     parse,
     pin_cores,
     preset_default,
+    refusing,
 )
 from noisyjax.config import SEED_END, Config, PresetName
 from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     RunDirError,
-    hold,
+    held,
     read_config,
     write_config,
 )
@@ -61,6 +62,12 @@ class Args:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; a damaged or busy run folder is one ``error:`` line (exit status 2)."""
+    with refusing():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(Args, argv, description=__doc__, default=preset_default(Args, argv))
     if args.resume is not None:
@@ -78,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as err:
         fail(str(err))
     out = new_run_dir(args.out, f"{folder_name(args.config.env)}-seed{args.seed}")
-    write_config(out, args.config, [args.seed], {"preset": args.preset})
-    return run(args.config, args.seed, out, resume=False, quiet=args.quiet)
+    with held(out):
+        write_config(out, args.config, [args.seed], {"preset": args.preset})
+        return run(args.config, args.seed, out, resume=False, quiet=args.quiet)
 
 
 def resume(args: Args, argv: list[str]) -> int:
@@ -91,7 +99,6 @@ def resume(args: Args, argv: list[str]) -> int:
         if "agent_dirs" in payload or len(payload["seeds"]) != 1:
             fail(f"{run_dir} is a sweep folder; resume it with: python -m experiments.sweep --resume "
                  f"{run_dir}")
-        hold(run_dir)  # from here on this process owns the folder
     except RunDirError as err:
         fail(str(err))
     seed = payload["seeds"][0]
@@ -100,15 +107,17 @@ def resume(args: Args, argv: list[str]) -> int:
     again = parse(Args, argv, default=saved)
     if again.seed != seed:
         fail(f"--seed {again.seed} conflicts with the run's seed {seed}; drop it to resume")
-    state = check_resumable(config, again.config, run_dir, [seed], "run")
-    if state == "finished":
-        if rebuild_plots(Path(run_dir), solve_threshold(config.env, config.solve_threshold)):
-            print(f"{run_dir} had finished; its missing plots were rebuilt from its logs", file=sys.stderr)
-            return 0
-        fail(f"{run_dir} already finished; start a new run (with --out) instead of resuming")
-    if state == "restart" and not args.quiet:
-        print("no checkpoint yet: the run starts again from env step 0", file=sys.stderr)
-    return run(config, seed, Path(run_dir), resume=True, quiet=args.quiet)
+    check_resumable(config, again.config, run_dir, [seed], "run")  # refusals before the lock
+    with held(run_dir):  # checked again under the lock: another process may have moved on
+        state = check_resumable(config, again.config, run_dir, [seed], "run")
+        if state == "finished":
+            if rebuild_plots(Path(run_dir), solve_threshold(config.env, config.solve_threshold)):
+                print(f"{run_dir} had finished; its missing plots were rebuilt", file=sys.stderr)
+                return 0
+            fail(f"{run_dir} already finished; start a new run (with --out) instead of resuming")
+        if state == "restart" and not args.quiet:
+            print("no checkpoint yet: the run starts again from env step 0", file=sys.stderr)
+        return run(config, seed, Path(run_dir), resume=True, quiet=args.quiet)
 
 
 def run(config: Config, seed: int, out: Path, *, resume: bool, quiet: bool) -> int:

@@ -29,6 +29,7 @@ from experiments.common import (
     parse,
     pin_cores,
     preset_default,
+    refusing,
     request_devices,
 )
 from noisyjax.config import Config, PresetName
@@ -37,7 +38,7 @@ from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     SUMMARY_FILE,
     RunDirError,
-    hold,
+    held,
     read_config,
     write_config,
     write_json,
@@ -84,6 +85,12 @@ def agent_dir_name(i: int, seed: int, override: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; a damaged or busy run folder is one ``error:`` line (exit status 2)."""
+    with refusing():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(Args, argv, description=__doc__, default=preset_default(Args, argv))
     if args.resume is not None:
@@ -103,13 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     env.close()
     out = new_run_dir(args.out, f"sweep-{folder_name(args.config.env)}")
     names = [agent_dir_name(i, s, o) for i, (s, o) in enumerate(zip(agent_seeds, overrides))]
-    write_config(
-        out, args.config, agent_seeds,
-        {"overrides": overrides, "agent_dirs": names, "grid": list(args.grid), "seeds_arg": args.seeds,
-         "preset": args.preset,
-         "memory_bytes_per_agent": per_agent},
-    )
-    return run(args.config, out, agent_seeds, overrides, names, resume=False, quiet=args.quiet)
+    with held(out):
+        write_config(
+            out, args.config, agent_seeds,
+            {"overrides": overrides, "agent_dirs": names, "grid": list(args.grid), "seeds_arg": args.seeds,
+             "preset": args.preset, "memory_bytes_per_agent": per_agent},
+        )
+        return run(args.config, out, agent_seeds, overrides, names, resume=False, quiet=args.quiet)
 
 
 def resume(args: Args, argv: list[str]) -> int:
@@ -119,27 +126,28 @@ def resume(args: Args, argv: list[str]) -> int:
         if "agent_dirs" not in payload:
             fail(f"{run_dir} is a single run; resume it with: python -m experiments.lunar --resume "
                  f"{run_dir}")
-        hold(run_dir)  # from here on this process owns the folder
     except RunDirError as err:
         fail(str(err))
     again = parse(Args, argv, default=Args(config=config, resume=run_dir, quiet=args.quiet))
     if args.grid or any(a.startswith("--seeds") or a.startswith("--out") for a in argv):
         fail("--seeds, --grid and --out cannot change on --resume; drop them")
-    state = check_resumable(config, again.config, run_dir, payload["seeds"], "sweep")
-    if state == "finished":
-        threshold = solve_threshold(config.env, config.solve_threshold)
-        rebuilt = [rebuild_plots(Path(run_dir) / d, threshold) for d in payload["agent_dirs"]]
-        if not any(rebuilt):
-            fail(f"{run_dir} already finished; start a new sweep (with --out) instead of resuming")
-        print(f"{run_dir} had finished; its missing plots were rebuilt from its logs", file=sys.stderr)
-        return 0
-    if state == "restart" and not args.quiet:
-        print("no checkpoint yet: the sweep starts again from env step 0", file=sys.stderr)
-    request_devices(config)
-    return run(
-        config, Path(run_dir), payload["seeds"], payload["overrides"], payload["agent_dirs"],
-        resume=True, quiet=args.quiet,
-    )
+    check_resumable(config, again.config, run_dir, payload["seeds"], "sweep")  # before the lock
+    with held(run_dir):  # checked again under the lock: another process may have moved on
+        state = check_resumable(config, again.config, run_dir, payload["seeds"], "sweep")
+        if state == "finished":
+            threshold = solve_threshold(config.env, config.solve_threshold)
+            rebuilt = [rebuild_plots(Path(run_dir) / d, threshold) for d in payload["agent_dirs"]]
+            if not any(rebuilt):
+                fail(f"{run_dir} already finished; start a new sweep (with --out) instead of resuming")
+            print(f"{run_dir} had finished; its missing plots were rebuilt from its logs", file=sys.stderr)
+            return 0
+        if state == "restart" and not args.quiet:
+            print("no checkpoint yet: the sweep starts again from env step 0", file=sys.stderr)
+        request_devices(config)
+        return run(
+            config, Path(run_dir), payload["seeds"], payload["overrides"], payload["agent_dirs"],
+            resume=True, quiet=args.quiet,
+        )
 
 
 def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool) -> int:

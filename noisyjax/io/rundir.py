@@ -7,12 +7,14 @@ atomically (``noisyjax.io.atomic``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import os
 import platform
 import sys
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -96,6 +98,17 @@ def create_run_dir(path: Path) -> Path:
         lock.release(path)
         raise RunDirError(f"--out {path} was just taken by another run; name a new folder")
     return Path(path)
+
+
+@contextlib.contextmanager
+def held(path: Path) -> Iterator[None]:
+    """Hold the run folder's lock for the ``with`` block (``hold``), then release it (a folder
+    created by ``create_run_dir`` is already held: the block keeps it and releases it at the end)."""
+    hold(path)
+    try:
+        yield
+    finally:
+        lock.release(path)
 
 
 def hold(path: Path) -> None:

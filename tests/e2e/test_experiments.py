@@ -118,8 +118,8 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory):
-    """A run in a real process, stopped with SIGINT after its first checkpoint; a copy of its
-    folder as the interrupt left it (for the refusal tests), and the process's result."""
+    """A run in a real process, stopped with SIGINT after its first checkpoint past step 0; a
+    copy of its folder as the interrupt left it (for the refusal tests), and the process's result."""
     base = tmp_path_factory.mktemp("interrupted")
     out = base / "run"
     env = dict(os.environ)  # with the test session's compilation cache (tests/conftest.py)
@@ -129,7 +129,8 @@ def interrupted(tmp_path_factory):
     )
     try:
         deadline = time.monotonic() + 90
-        while not (out / "checkpoints" / "LATEST").exists():
+        latest = out / "checkpoints" / "LATEST"
+        while not latest.exists() or latest.read_text() == "step_0000000000":
             assert proc.poll() is None, f"the run ended before its first checkpoint: {proc.communicate()}"
             assert time.monotonic() < deadline, "no checkpoint within 90 s"
             time.sleep(0.01)
@@ -462,7 +463,8 @@ def test_evaluate_refuses_existing_gif(runs, tmp_path, capsys):
 def test_sweep_folder(swept):
     """A 2x2 sweep writes sweep.csv (4 rows), one folder per agent and the sweep plot."""
     table = rows(swept / "sweep.csv")
-    assert (swept / "sweep.csv").read_text().startswith("agent,seed,learning_rate,steps_to_solve,")
+    header = "agent,seed,learning_rate,status,diverged_at,steps_to_solve,"
+    assert (swept / "sweep.csv").read_text().startswith(header)
     assert [(int(r["agent"]), int(r["seed"]), float(r["learning_rate"])) for r in table] == [
         (0, 0, DEFAULT_LR), (1, 1, DEFAULT_LR), (2, 0, 5e-4), (3, 1, 5e-4),
     ]
