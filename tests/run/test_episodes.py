@@ -73,3 +73,14 @@ def test_stats_steps_to_solve_agrees_with_the_tracker(seed):
         tr.end(0, 10 * (k + 1), 0.0)
     assert steps_to_solve(tr.end_steps[0], tr.returns[0], tr.threshold, 20) == tr.solved_at[0]
     assert last_mean(tr.returns[0], 20) == pytest.approx(np.mean(returns[-20:]))
+
+
+def test_a_frozen_agent_records_no_episodes_and_does_not_block_all_solved():
+    tracker = EpisodeTracker(2, threshold=1.0, window=1)
+    tracker.add(np.array([2.0, 2.0]))
+    tracker.freeze(1)
+    assert tracker.end(1, 1, 0.1) is None and tracker.returns[1] == []
+    assert tracker.ep_return[1] == 0.0  # the episode in progress starts over
+    assert not tracker.all_solved()
+    assert tracker.end(0, 1, 0.1) == (0, 2.0, 1)
+    assert tracker.all_solved()  # agent 0 solved; agent 1 is frozen

@@ -35,3 +35,17 @@ def test_seconds_to_solve_is_recorded_and_survives_a_resume(tmp_path):
 def test_unsolved_run_has_no_seconds_to_solve():
     result = train(dataclasses.replace(CONFIG, total_steps=300), [0], evaluate_at_end=False)
     assert result.agents[0].steps_to_solve is None and result.agents[0].seconds_to_solve is None
+
+
+def test_a_diverged_agent_is_frozen_and_the_others_go_on():
+    """In a sweep, the agent whose learning rate blows its parameters up is marked diverged at
+    the first log point after it happened; its episodes stop there and it is not evaluated. The
+    other agent trains on and logs exactly the episodes of its single run."""
+    config = dataclasses.replace(CONFIG, total_steps=600, warmup_steps=0, log_every=100)
+    both = train(config, [0, 1], overrides=[{}, {"learning_rate": 1e30}], evaluate_at_end=True)
+    fine, blown = both.agents
+    assert fine.diverged_at is None and blown.diverged_at == 100 and both.diverged
+    assert all(t <= 100 for t in blown.end_steps) and blown.eval_returns is None
+    assert fine.eval_returns is not None and both.env_steps == 600
+    alone = train(config, [0], evaluate_at_end=False).agents[0]
+    assert (alone.returns, alone.end_steps) == (fine.returns, fine.end_steps)
