@@ -9,7 +9,9 @@ calls joins the same flag rather than installing its own.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from types import FrameType
 
@@ -23,11 +25,25 @@ class StopRequest:
         self.stop = False
         self._depth = 0
         self._previous: dict = {}
+        self._previous_hook = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.stop:  # the second signal: abort at once
             raise KeyboardInterrupt
         self.stop = True
+
+    def _unraisable(self, unraisable) -> None:
+        # The abort was raised where Python ignores exceptions (a gc callback such as JAX's, a
+        # __del__), which would print a traceback and carry on: signal again in a moment instead,
+        # so that it is raised once that code is left.
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and self.stop:
+            threading.Timer(0.01, self._signal_again).start()
+        else:
+            self._previous_hook(unraisable)
+
+    def _signal_again(self) -> None:
+        if self._depth > 0 and self.stop:  # not if the abort got out another way meanwhile
+            os.kill(os.getpid(), signal.SIGINT)
 
     def __enter__(self) -> StopRequest:
         if self._depth == 0:
@@ -35,6 +51,7 @@ class StopRequest:
             if threading.current_thread() is threading.main_thread():
                 for sig in _SIGNALS:
                     self._previous[sig] = signal.signal(sig, self._handle)
+                self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         self._depth += 1
         return self
 
@@ -44,6 +61,8 @@ class StopRequest:
             for sig, previous in self._previous.items():
                 signal.signal(sig, previous)
             self._previous = {}
+            if self._previous_hook is not None:
+                sys.unraisablehook, self._previous_hook = self._previous_hook, None
 
 
 STOP = StopRequest()
