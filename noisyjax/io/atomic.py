@@ -46,3 +46,11 @@ def write_bytes(path: Path, data: bytes) -> None:
 def write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically."""
     write_bytes(path, text.encode())
+
+
+def remove_stale(folder: Path) -> None:
+    """Remove the temporary files that writes killed half-way left in ``folder`` (a process is
+    killed between writing its temporary file and renaming it: the target is whole, the
+    temporary is litter)."""
+    for tmp in Path(folder).glob(".*.tmp-*"):
+        tmp.unlink(missing_ok=True)

@@ -46,6 +46,7 @@ class RunWriter:
         self._lines = []
         for i, d in enumerate(self.dirs):
             d.mkdir(parents=True, exist_ok=True)
+            atomic.remove_stale(d)
             files, counts = {}, {}
             for name, fields in (("episodes", EPISODE_FIELDS), ("metrics", self.metric_fields)):
                 path = d / f"{name}.csv"

@@ -35,6 +35,15 @@ def test_failed_atomic_write_keeps_the_old_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"]
 
 
+def test_stale_temporaries_are_removed(tmp_path):
+    """A write killed between its temporary file and the rename leaves litter, removed later."""
+    stale = atomic.temporary_path(tmp_path / "episodes.csv")
+    stale.write_text("half")
+    (tmp_path / "episodes.csv").write_text("whole")
+    atomic.remove_stale(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["episodes.csv"]
+
+
 def test_temporary_keeps_the_suffix(tmp_path):
     """savefig picks the format from the suffix: the temporary file must keep it."""
     assert atomic.temporary_path(tmp_path / "a.png").suffix == ".png"
