@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
-from pathlib import Path
 from typing import Any
 
 from noisyjax.io.rundir import versions
+from noisyjax.run.machine import machine_info as run_machine_info
 
 # The packages a noisyjax-only report lists (benchmarks.throughput adds the peers it times).
 CORE_PACKAGES = ("noisyjax", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "box2d")
@@ -30,19 +29,9 @@ def load_average() -> list[float]:
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, core count, platform and load averages (1, 5, 15 min) right now."""
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model, "cores": os.cpu_count(), "platform": platform.platform(),
-        "load_average": load_average(),
-    }
+    """``noisyjax.run.machine.machine_info`` (CPU model, ISA flags, XLA flags, cores, platform,
+    OS) plus the load averages (1, 5, 15 min) right now."""
+    return {**run_machine_info(), "load_average": load_average()}
 
 
 def utc_now() -> str:
@@ -64,7 +53,7 @@ def header(title: str, command: str, versions: dict[str, str | None], machine: d
         f"- command: `{command}`",
         f"- date: {utc_now()}",
         f"- versions: {shown}" + (f" (not installed: {', '.join(absent)})" if absent else ""),
-        f"- machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}; "
+        f"- machine: {machine['cpu_model']}, {machine['cpu_count']} cores, {machine['os']}; "
         f"load average at start {machine['load_average']}",
         "",
     ]
