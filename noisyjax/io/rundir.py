@@ -22,6 +22,7 @@ import numpy as np
 
 from noisyjax.config import Config
 from noisyjax.io import atomic, lock
+from noisyjax.run.machine import machine_info
 
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
@@ -123,11 +124,13 @@ def hold(path: Path) -> None:
 
 
 def write_config(run_dir: Path, config: Config, seeds: list[int], extra: dict | None = None) -> None:
-    """``config.json``: the complete resolved config, the seeds, versions and the command line."""
+    """``config.json``: the complete resolved config, the seeds, versions, the machine (CPU model and
+    ISA flags, XLA flags, cores) and the command line."""
     payload = {
         "config": dataclasses.asdict(config),
         "seeds": list(seeds),
         "versions": versions(),
+        "machine": machine_info(),  # results are bitwise per machine (docs/reproducibility.md)
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         **(extra or {}),
     }

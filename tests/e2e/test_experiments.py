@@ -179,6 +179,7 @@ def test_run_folder_contents(runs):
     assert config["config"]["hidden_sizes"] == [16, 16]
     assert config["config"]["cpu_cores"] == "one"
     assert config["versions"]["jax"] == jax.__version__
+    assert config["machine"]["cpu_model"] and isinstance(config["machine"]["isa"], list)
 
     episodes = (out / "episodes.csv").read_text().splitlines()
     assert episodes[0] == EPISODE_HEADER and len(episodes) > 2
