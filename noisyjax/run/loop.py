@@ -28,6 +28,7 @@ from noisyjax.config import Config
 from noisyjax.io.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from noisyjax.nn.networks import noisy_layer_names
 from noisyjax.run.devices import agent_mesh, over_devices, place
+from noisyjax.run.env_ids import is_device_env
 from noisyjax.run.envs import HostEnvs, solve_threshold
 from noisyjax.run.episodes import WINDOW, EpisodeTracker, last_mean
 from noisyjax.run.evaluation import evaluate
@@ -246,6 +247,12 @@ class _Run:
                 for hook in hooks:
                     hook.diverged(int(i), self.seeds[i], self.t)
 
+    def evaluate(self, i: int) -> np.ndarray:
+        """The final evaluation of agent ``i``: returns ``[eval_episodes]``."""
+        c = self.config
+        params = self.states.learner.params[i]
+        return evaluate(self.agent, params, seed=self.seeds[i], episodes=c.eval_episodes, policy=c.eval_policy)
+
     def all_diverged(self) -> bool:
         # stops at the first healthy agent: O(1) per step in a healthy sweep
         return None not in self.diverged
@@ -270,7 +277,11 @@ class _Run:
         host = self.get_state()
         for hook in hooks:
             host.update(hook.before_checkpoint())
-        save_checkpoint(files.checkpoint_dir, self.states, host)
+        save_checkpoint(files.checkpoint_dir, self.checkpoint_tree(), host)
+
+    def checkpoint_tree(self):
+        """The arrays a checkpoint stores: the agents' states (the jitted engine adds its envs')."""
+        return self.states
 
 
 def _loop(
@@ -325,29 +336,47 @@ def train(
     overrides = [dict(o) for o in overrides] if overrides is not None else [{} for _ in seeds]
     if len(overrides) != len(seeds):
         raise ValueError(f"overrides has {len(overrides)} entries for {len(seeds)} seeds")
+    if is_device_env(config.env):  # gymnax:/envpool: ids run on the jitted engine
+        from noisyjax.run.device_run import train_device
+
+        if stopwatch is not None:
+            raise ValueError("stopwatch times the host loop's parts; the jitted engine has none")
+        return train_device(config, seeds, overrides=overrides, files=files, progress=progress,
+                            evaluate_at_end=evaluate_at_end, hooks=hooks, optimizer=optimizer)
     envs = HostEnvs(config.env, seeds)
     agent = Agent(config, envs.obs_dim, envs.num_actions, optimizer)
     mesh = agent_mesh(len(seeds))  # with several XLA devices each runs its share of the agents
     run = _Run(config, seeds, envs, agent, _compile(agent, mesh), mesh)
-    lines = run.begin(stack_hparams(config, overrides), files)
+    watch = stopwatch or NoStopwatch()
+    return drive(run, overrides, files, progress, hooks, evaluate_at_end,
+                 lambda r, f, h, times: _loop(r, f, h, watch, times))
+
+
+def drive(run: _Run, overrides: list[dict], files: RunFiles | None, progress: bool, hooks: Sequence[Hook],
+          evaluate_at_end: bool, loop: Callable) -> TrainResult:
+    """Both engines' frame around their loop: start or resume ``run``, set up the CSV and
+    progress hooks, ``loop(run, files, hooks, log_times) -> (interrupted, seconds)``, close the
+    hooks and envs, evaluate, and collect the result."""
+    lines = run.begin(stack_hparams(run.config, overrides), files)
     all_hooks: list[Hook] = []
     if files is not None:
         all_hooks.append(CsvLogHook(files.agent_dirs, run.layer_names, lines))
     if progress:
-        all_hooks.append(ProgressHook(config.total_steps, run.t, len(seeds)))
+        all_hooks.append(ProgressHook(run.config.total_steps, run.t, len(run.seeds)))
     all_hooks += list(hooks)
     if lines is None:  # a checkpoint at step 0: a run stopped at any moment can be resumed
         run.checkpoint(files, all_hooks)
 
     start_t, log_times = run.t, []
     run.t_start = run.t_log = time.perf_counter()
-    interrupted, wall = _loop(run, files, all_hooks, stopwatch or NoStopwatch(), log_times)
+    interrupted, wall = loop(run, files, all_hooks, log_times)
     for hook in all_hooks:
         hook.close()
-    envs.close()
+    run.envs.close()
+    mesh = run.mesh
     return _finish(run, overrides, evaluate_at_end and not interrupted, TrainResult(
-        agents=[], states=run.states, agent=agent, env_steps=run.t, wall_time=wall,
-        steps_per_sec=(run.t - start_t) * len(seeds) / max(wall, 1e-9), interrupted=interrupted,
+        agents=[], states=run.states, agent=run.agent, env_steps=run.t, wall_time=wall,
+        steps_per_sec=(run.t - start_t) * len(run.seeds) / max(wall, 1e-9), interrupted=interrupted,
         threshold=run.tracker.threshold, devices=1 if mesh is None else mesh.size, log_times=log_times,
         total_wall_time=run.wall_before + wall,
     ))
@@ -362,9 +391,6 @@ def _finish(run: _Run, overrides: list[dict], evaluate_now: bool, result: TrainR
             seconds_to_solve=tr.solved_time[i], diverged_at=run.diverged[i],
         )
         if evaluate_now and a.diverged_at is None:
-            params = run.states.learner.params[i]
-            a.eval_returns = evaluate(
-                run.agent, params, seed=seed, episodes=c.eval_episodes, policy=c.eval_policy
-            ).tolist()
+            a.eval_returns = run.evaluate(i).tolist()
         result.agents.append(a)
     return result

@@ -1,0 +1,172 @@
+"""``train`` on the jitted engine: the host loop's frame (run folder, hooks, checkpoints, Ctrl-C,
+evaluation) around chunks of env steps that run entirely in jit (``noisyjax.run.engine``).
+
+The host reads each chunk's rewards and episode ends back once, and replays them through the
+same ``EpisodeTracker`` and hooks as the host loop, so ``episodes.csv``, ``metrics.csv``,
+``summary.json`` and the plots are the same files with the same meaning.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from noisyjax.config import Config
+from noisyjax.io.checkpoint import latest_checkpoint, load_checkpoint
+from noisyjax.nn.networks import noisy_layer_names
+from noisyjax.run.device_envs import make_device_env
+from noisyjax.run.devices import agent_mesh, place
+from noisyjax.run.device_eval import evaluate_device
+from noisyjax.run.engine import (
+    EngineState,
+    chunk_bounds,
+    chunk_plan,
+    compile_chunk,
+    init_state,
+    make_agent,
+)
+from noisyjax.run.hooks import Hook
+from noisyjax.run.loop import RunFiles, TrainResult, _compile, _Run, drive
+from noisyjax.run.signals import STOP
+
+
+class _Envs:
+    """What the host loop's frame needs of the envs (``close``), for a device env."""
+
+    def __init__(self, denv):
+        self.denv = denv
+
+    def close(self) -> None:
+        getattr(self.denv, "close", lambda: None)()
+
+
+class _DeviceRun(_Run):
+    """The host loop's ``_Run`` with the carry of the jitted engine in place of host envs."""
+
+    def __init__(self, config: Config, seeds: list[int], denv, agent, mesh):
+        self.carry: EngineState | None = None
+        self.denv = denv
+        self.threshold = denv.threshold if config.solve_threshold is None else float(config.solve_threshold)
+        super().__init__(config, seeds, _Envs(denv), agent, _compile(agent, mesh), mesh)
+        self.tracker.threshold = self.threshold
+        self.chunk = compile_chunk(agent, denv, self.threshold, config.log_every, mesh)
+
+    # The base class reads and writes the agents' states as ``states``: they live in the carry.
+    @property
+    def states(self):
+        return None if self.carry is None else self.carry.agents
+
+    @states.setter
+    def states(self, value) -> None:
+        if value is not None:
+            self.carry = self.carry._replace(agents=value)
+
+    def fresh(self, hparams) -> EngineState:
+        init = jax.jit(functools.partial(init_state, self.agent, self.denv))
+        return init(jnp.asarray(self.seeds, jnp.uint32), hparams)
+
+    def begin(self, hparams, files: RunFiles | None) -> list[dict] | None:
+        carry = self.fresh(hparams)
+        self.layer_names = noisy_layer_names(self.agent.param_tree(carry.agents.learner.params[0]))
+        ckpt = latest_checkpoint(files.checkpoint_dir) if files is not None and files.resume else None
+        if ckpt is None:
+            self.carry = place(carry, self.mesh)
+            return None
+        if not self.denv.resumable:
+            raise ValueError(f"{self.config.env} keeps its state in C++: its runs cannot be resumed")
+        carry, host = load_checkpoint(ckpt, carry)
+        self.carry = place(carry, self.mesh)
+        self.diverged = list(host.get("diverged", self.diverged))
+        for i, at in enumerate(self.diverged):
+            if at is not None:
+                self.tracker.freeze(i)
+        self.t = int(host["t"])
+        self.wall_before = float(host.get("wall_s", 0.0))
+        self.tracker.set_state(host)
+        return host["lines"]
+
+    def get_state(self) -> dict:
+        from noisyjax.run.loop import config_record
+
+        return {
+            "t": self.t, "seeds": self.seeds, "wall_s": self.seconds(), **self.tracker.get_state(),
+            "diverged": self.diverged, "config": config_record(self.config), "engine": "jit",
+        }
+
+    def checkpoint_tree(self):
+        return self.carry
+
+    def evaluate(self, i: int) -> np.ndarray:
+        c = self.config
+        params = self.states.learner.params[i]
+        return evaluate_device(self.agent, params, seed=self.seeds[i], episodes=c.eval_episodes,
+                               policy=c.eval_policy)
+
+    def advance(self, t1: int, hooks: list[Hook]) -> None:
+        """Run the chunk of env steps ``(t, t1]`` and replay its episodes on the host."""
+        t0, n = self.t, t1 - self.t
+        before = self.seconds()
+        self.carry, log = self.chunk(self.carry, jnp.asarray(chunk_plan(self.agent, t0, n)))
+        rewards, dones = np.asarray(log.reward), np.asarray(log.done)
+        after = self.seconds()
+        for j in range(n):
+            self.tracker.add(rewards[:, j])
+            for i in np.flatnonzero(dones[:, j]):
+                t = t0 + j + 1
+                # a solve's time is read off the chunk's span, in proportion to its steps
+                ended = self.tracker.end(i, t, before + (after - before) * (j + 1) / n)
+                if ended is None:  # a diverged agent: its episodes no longer count
+                    continue
+                episode, ret, length = ended
+                for hook in hooks:
+                    hook.episode(i, self.seeds[i], episode, t, ret, length)
+        self.t = t1
+
+
+def _device_loop(run: _DeviceRun, files: RunFiles | None, hooks: list[Hook], log_times: list):
+    """The chunks up to the budget, the solve (with ``stop_when_solved``, at a chunk's end),
+    Ctrl-C (at a chunk's end) or the divergence of every agent; then the last checkpoint."""
+    c = run.config
+    with STOP as flag:
+        interrupted = flag.stop
+        bounds = iter(chunk_bounds(c, run.t))
+        while not (interrupted or run.done()):
+            _, t1 = next(bounds)
+            run.advance(t1, hooks)
+            if run.t % c.log_every == 0:
+                run.log(hooks, log_times)
+            if run.t % c.checkpoint_every == 0:
+                run.checkpoint(files, hooks)
+            if flag.stop:
+                interrupted = True
+        wall = time.perf_counter() - run.t_start
+        run.checkpoint(files, hooks)
+    return interrupted, wall
+
+
+def train_device(
+    config: Config,
+    seeds: Sequence[int],
+    *,
+    overrides: list[dict],
+    files: RunFiles | None,
+    progress: bool,
+    evaluate_at_end: bool,
+    hooks: Sequence[Hook],
+    optimizer: optax.GradientTransformation | None,
+) -> TrainResult:
+    """``noisyjax.run.loop.train`` for a ``gymnax:``/``envpool:`` env id (same arguments)."""
+    seeds = [int(s) for s in seeds]
+    denv = make_device_env(config.env, seeds, config.agent_axis)
+    denv.check()
+    agent = make_agent(config, denv, optimizer)
+    # envpool's envs are C++ objects of this process: its agents stay on one device.
+    mesh = agent_mesh(len(seeds)) if denv.resumable else None
+    run = _DeviceRun(config, seeds, denv, agent, mesh)
+    return drive(run, overrides, files, progress, hooks, evaluate_at_end, _device_loop)
