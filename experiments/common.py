@@ -178,6 +178,31 @@ def _summary_status(path: Path) -> str | None:
         return None
 
 
+def check_env(config):
+    """Check ``config.env`` and the flags its engine supports; returns its ``EnvInfo``. An unknown
+    or unusable id, a missing optional extra, or a flag the engine cannot honour is one
+    ``error:`` line (exit status 2)."""
+    from noisyjax.run.env_ids import backend, describe
+    from noisyjax.run.envs import EnvError
+
+    if backend(config.env) == "envpool" and config.cpu_cores == "all":
+        fail("--cpu-cores all is not supported with envpool envs (their C++ envs belong to one "
+             "process and device); drop it, or use a gymnax: env")
+    try:
+        return describe(config.env, config.solve_threshold)
+    except EnvError as err:
+        fail(f"--env {err}")
+
+
+def check_resume_engine(config) -> None:
+    """Refuse ``--resume`` where the env's state cannot be restored (envpool keeps it in C++)."""
+    from noisyjax.run.env_ids import backend
+
+    if backend(config.env) == "envpool":
+        fail(f"--resume is not supported for {config.env}: envpool keeps its envs' state in C++, "
+             "which a checkpoint cannot hold; start a new run (gymnax: and gymnasium envs resume)")
+
+
 def divergence_hint(config) -> str:
     """The likely cause of a divergence under ``config`` and what to try, in a few words."""
     if config.learning_rate > 1e-2:

@@ -1,6 +1,7 @@
 """Evaluate a trained run on fresh episodes (seeds distinct from training), optionally as a GIF.
 
     python -m experiments.evaluate runs/<folder> --episodes 100 --policy mean --gif lander.gif
+    python -m experiments.evaluate runs/<envpool run> --env LunarLander-v3   # on another engine's env
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import tyro
 from experiments.common import entry, fail, parse, pin_cores, refusing
 from noisyjax.config import MAX_EVAL_EPISODES, EvalPolicy
 from noisyjax.io.restore import load_run
+from noisyjax.run.device_eval import evaluate_device
+from noisyjax.run.env_ids import is_device_env
 from noisyjax.run.evaluation import evaluate, record_episode
 
 
@@ -31,7 +34,10 @@ class Args:
     policy: EvalPolicy = "mean"
     """mean: noise off; noisy: fresh noise every step; frozen: one noise draw per episode."""
     gif: Path | None = None
-    """Also render the first evaluation episode to this GIF file (headless)."""
+    """Also render the first evaluation episode to this GIF file (headless; gymnasium envs only)."""
+    env: str | None = None
+    """Evaluate on this env id instead of the run's own (the same observation shape and number of
+    actions): e.g. a run trained on envpool:LunarLander-v3 on gymnasium's LunarLander-v3."""
     agent: int = 0
     """In a sweep folder: which agent (its index in the sweep's seed list)."""
     quiet: bool = False
@@ -49,14 +55,21 @@ def main(argv: list[str] | None = None) -> int:
     with refusing():  # no config.json, a damaged one, or a damaged checkpoint
         agent, states, host, payload = load_run(args.run_dir)
     seeds = payload["seeds"]
+    if args.env is not None:
+        agent = on_env(agent, args.env)
+    if args.gif is not None and is_device_env(agent.config.env):
+        fail(f"--gif renders gymnasium envs only, not {agent.config.env}; for a LunarLander run "
+             "add --env LunarLander-v3")
     if not 0 <= args.agent < len(seeds):
         fail(f"--agent {args.agent} is invalid: the folder has agents 0..{len(seeds) - 1}")
     pin_cores(agent.config, args.quiet)  # the run's own setting, so evaluation computes as it did
     params = states.learner.params[args.agent]
     seed = seeds[args.agent]
-    returns = evaluate(agent, params, seed=seed, episodes=args.episodes, policy=args.policy)
+    run_eval = evaluate_device if is_device_env(agent.config.env) else evaluate
+    returns = run_eval(agent, params, seed=seed, episodes=args.episodes, policy=args.policy)
     result = {
         "run_dir": str(args.run_dir),
+        "env": agent.config.env,
         "agent": args.agent,
         "seed": seed,
         "env_steps_trained": host["t"],
@@ -85,6 +98,22 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def on_env(agent, env_id: str):
+    """``agent`` acting on ``env_id`` (checked: same observation shape and action count)."""
+    from noisyjax.run.env_ids import describe
+    from noisyjax.run.envs import EnvError
+
+    try:
+        info = describe(env_id)
+    except EnvError as err:
+        fail(f"--env {err}")
+    if tuple(info.obs_shape) != tuple(agent.obs_shape) or info.num_actions != agent.num_actions:
+        fail(f"--env {env_id} has observations {tuple(info.obs_shape)} and {info.num_actions} actions; "
+             f"the run's agent takes {tuple(agent.obs_shape)} and {agent.num_actions}")
+    config = dataclasses.replace(agent.config, env=env_id)
+    return dataclasses.replace(agent, config=config, obs_dtype=info.obs_dtype)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ import tyro
 from experiments.common import (
     EXIT_DIVERGED,
     EXIT_INTERRUPTED,
+    check_env,
     check_resumable,
+    check_resume_engine,
     divergence_hint,
     entry,
     fail,
@@ -36,7 +38,7 @@ from noisyjax.io.rundir import (
     write_config,
 )
 from noisyjax.io.summary import finish_agent_dir, rebuild_plots
-from noisyjax.run.envs import EnvError, check_env_id, folder_name, solve_threshold
+from noisyjax.run.envs import folder_name, solve_threshold
 from noisyjax.run.loop import RunFiles, train
 from noisyjax.run.sweeps import SweepError, available_memory, bytes_per_agent, check_memory
 
@@ -74,14 +76,10 @@ def _main(argv: list[str] | None) -> int:
         return resume(args, argv)
     if not 0 <= args.seed < SEED_END:
         fail(f"--seed {args.seed} is invalid: must be in [0, {SEED_END}) (uint32 JAX keys)")
-    try:
-        env = check_env_id(args.config.env)
-    except EnvError as err:
-        fail(f"--env {err}")
-    obs_dim, num_actions = int(env.observation_space.shape[0]), int(env.action_space.n)
-    env.close()
+    info = check_env(args.config)
     try:  # the sweep's check, for one agent: a state that cannot fit is refused before the folder
-        check_memory(1, bytes_per_agent(args.config, obs_dim, num_actions), available_memory())
+        check_memory(1, bytes_per_agent(args.config, info.obs_dim, info.num_actions, info.obs_dtype),
+                     available_memory())
     except SweepError as err:
         fail(str(err))
     out = new_run_dir(args.out, f"{folder_name(args.config.env)}-seed{args.seed}")
@@ -107,6 +105,7 @@ def resume(args: Args, argv: list[str]) -> int:
     again = parse(Args, argv, default=saved)
     if again.seed != seed:
         fail(f"--seed {again.seed} conflicts with the run's seed {seed}; drop it to resume")
+    check_resume_engine(config)
     check_resumable(config, again.config, run_dir, [seed], "run")  # refusals before the lock
     with held(run_dir):  # checked again under the lock: another process may have moved on
         state = check_resumable(config, again.config, run_dir, [seed], "run")

@@ -21,7 +21,9 @@ import tyro
 from experiments.common import (
     EXIT_DIVERGED,
     EXIT_INTERRUPTED,
+    check_env,
     check_resumable,
+    check_resume_engine,
     divergence_hint,
     entry,
     fail,
@@ -44,7 +46,7 @@ from noisyjax.io.rundir import (
     write_json,
 )
 from noisyjax.io.summary import finish_agent_dir, rebuild_plots, status
-from noisyjax.run.envs import EnvError, check_env_id, folder_name, solve_threshold
+from noisyjax.run.envs import folder_name, solve_threshold
 from noisyjax.run.loop import RunFiles, train
 from noisyjax.run.sweeps import (
     SweepError,
@@ -96,18 +98,14 @@ def _main(argv: list[str] | None) -> int:
     if args.resume is not None:
         return resume(args, argv)
     request_devices(args.config)  # before anything starts JAX's backend
-    try:
-        env = check_env_id(args.config.env)
-    except EnvError as err:
-        fail(f"--env {err}")
+    info = check_env(args.config)
     try:
         seeds = parse_seeds(args.seeds)
         agent_seeds, overrides = expand(seeds, parse_grid(args.grid), args.config)
-        per_agent = bytes_per_agent(args.config, int(env.observation_space.shape[0]), int(env.action_space.n))
+        per_agent = bytes_per_agent(args.config, info.obs_dim, info.num_actions, info.obs_dtype)
         check_memory(len(agent_seeds), per_agent, available_memory())
     except SweepError as err:
         fail(str(err))
-    env.close()
     out = new_run_dir(args.out, f"sweep-{folder_name(args.config.env)}")
     names = [agent_dir_name(i, s, o) for i, (s, o) in enumerate(zip(agent_seeds, overrides))]
     with held(out):
@@ -131,6 +129,7 @@ def resume(args: Args, argv: list[str]) -> int:
     again = parse(Args, argv, default=Args(config=config, resume=run_dir, quiet=args.quiet))
     if args.grid or any(a.startswith("--seeds") or a.startswith("--out") for a in argv):
         fail("--seeds, --grid and --out cannot change on --resume; drop them")
+    check_resume_engine(config)
     check_resumable(config, again.config, run_dir, payload["seeds"], "sweep")  # before the lock
     with held(run_dir):  # checked again under the lock: another process may have moved on
         state = check_resumable(config, again.config, run_dir, payload["seeds"], "sweep")

@@ -5,6 +5,9 @@ host (the host loop, ``noisyjax.run.loop``)."""
 from __future__ import annotations
 
 import importlib.util
+from typing import NamedTuple
+
+from noisyjax.run.envs import EnvError
 
 DEVICE_PREFIXES = ("gymnax", "envpool")
 
@@ -12,7 +15,7 @@ EXTRAS = {"gymnax": "gymnax", "envpool": "envpool"}
 """The pip extra of noisyjax that installs each device backend."""
 
 
-class MissingExtra(ImportError):
+class MissingExtra(EnvError):
     """A device backend whose package is not installed (the message names the pip command)."""
 
 
@@ -34,3 +37,38 @@ def require(package: str) -> None:
             f"{package} is not installed; install it with: pip install -e \".[{EXTRAS[package]}]\" "
             f"(or pip install {package})"
         )
+
+
+class EnvInfo(NamedTuple):
+    """What an entry point needs to know of an env id before it builds anything."""
+
+    obs_shape: tuple[int, ...]
+    obs_dtype: str  # the dtype the replay stores observations in
+    num_actions: int
+    threshold: float | None  # the solve threshold (reward_threshold); None: none
+
+    @property
+    def obs_dim(self) -> int | tuple[int, ...]:
+        """``Agent``'s ``obs_dim`` argument: an int for vector observations, else the shape."""
+        return self.obs_shape[0] if len(self.obs_shape) == 1 else self.obs_shape
+
+
+def describe(env_id: str, configured_threshold: float | None = None) -> EnvInfo:
+    """Check ``env_id`` (host or device) and describe it; raises ``EnvError`` (``MissingExtra`` for a
+    backend that is not installed) with a one-line message when it cannot be used."""
+    if is_device_env(env_id):
+        from noisyjax.run.device_envs import make_device_env
+
+        denv = make_device_env(env_id, [0])
+        denv.check()
+        threshold = denv.threshold if configured_threshold is None else float(configured_threshold)
+        info = EnvInfo(tuple(denv.obs_shape), denv.obs_dtype, denv.num_actions, threshold)
+        getattr(denv, "close", lambda: None)()
+        return info
+    from noisyjax.run.envs import check_env_id, solve_threshold  # noqa: I001 (gymnasium's, lazily)
+
+    env = check_env_id(env_id)
+    info = EnvInfo(tuple(env.observation_space.shape), "float32", int(env.action_space.n),
+                   solve_threshold(env_id, configured_threshold))
+    env.close()
+    return info

@@ -77,7 +77,10 @@ def env_spec(env_id: str) -> EnvSpec:
 def folder_name(env_id: str) -> str:
     """``env_id`` as part of a folder name: without the module of ``module:Id``, and a
     namespace's ``/`` as ``-`` (``ale_py:ALE/Pong-v5`` -> ``ALE-Pong-v5``)."""
-    return env_id.rpartition(":")[2].replace("/", "-")
+    name = env_id.rpartition(":")[2]
+    for char in "/?&=":  # a namespace, and a gymnax id's options (DeepSea-bsuite?size=20)
+        name = name.replace(char, "-")
+    return name
 
 
 def check_env_id(env_id: str) -> gym.Env:
@@ -124,6 +127,12 @@ def solve_threshold(env_id: str, configured: float | None) -> float | None:
     """The configured threshold, or the env's ``reward_threshold`` (None if it has none)."""
     if configured is not None:
         return float(configured)
+    from noisyjax.run.env_ids import is_device_env
+
+    if is_device_env(env_id):
+        from noisyjax.run.device_envs import make_device_env
+
+        return make_device_env(env_id, [0]).threshold
     spec = env_spec(env_id)
     return None if spec.reward_threshold is None else float(spec.reward_threshold)
 
