@@ -21,8 +21,8 @@ from noisyjax.config import Config
 from noisyjax.io.checkpoint import latest_checkpoint, load_checkpoint
 from noisyjax.nn.networks import noisy_layer_names
 from noisyjax.run.device_envs import make_device_env
-from noisyjax.run.devices import agent_mesh, place
 from noisyjax.run.device_eval import evaluate_device
+from noisyjax.run.devices import agent_mesh, place
 from noisyjax.run.engine import (
     EngineState,
     chunk_bounds,

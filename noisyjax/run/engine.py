@@ -209,5 +209,6 @@ def make_agent(config: Config, denv, optimizer=None) -> Agent:
     """The agent of ``config`` for the observations of ``denv`` (shape, storage dtype)."""
     shape = tuple(denv.obs_shape)
     import dataclasses
-    extra = {"obs_dtype": denv.obs_dtype} if "obs_dtype" in {f.name for f in dataclasses.fields(Agent)} else {}
+    fields = {f.name for f in dataclasses.fields(Agent)}
+    extra = {"obs_dtype": denv.obs_dtype} if "obs_dtype" in fields else {}
     return Agent(config, shape[0] if len(shape) == 1 else shape, denv.num_actions, optimizer, **extra)

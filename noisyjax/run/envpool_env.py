@@ -146,8 +146,9 @@ class EnvpoolEnv:
                 pools.append(envpool.make(self.name, env_type="gymnasium", num_envs=1, batch_size=1,
                                           num_threads=1, seed=envpool_seed(seed)))
             self._pools = pools
-            self._xla = [(pool, *pool.xla()) for pool in pools]
-            self._handles = np.stack([x[1] for x in self._xla])
+            xla = [pool.xla() for pool in pools]  # (handle, recv, send, step) each
+            self._handles = np.stack([x[0] for x in xla])
+            self._xla = [(pool, *x[1:]) for pool, x in zip(pools, xla)]
         return self._xla
 
     def close(self) -> None:
@@ -179,7 +180,7 @@ class EnvpoolEnv:
         state = io_callback(host_reset, jax.ShapeDtypeStruct(state.shape, state.dtype), state,
                             ordered=True)
         handles, obs = [], []
-        for i, (_, recv, _, _, _) in enumerate(made):
+        for i, (_, recv, _, _) in enumerate(made):
             h, (o, *_) = recv(state[i])
             handles.append(h)
             obs.append(self._obs(o))
@@ -190,7 +191,7 @@ class EnvpoolEnv:
         next_obs [slots, *obs_shape], reward float32, terminated bool, truncated bool)``."""
         made = self._made()
         handles, out = [], []
-        for i, (_, _, _, _, step) in enumerate(made):
+        for i, (_, _, _, step) in enumerate(made):
             h, (o, r, te, tr, _) = step(state[i], actions[i].astype(jnp.int32)[None])
             handles.append(h)
             out.append((self._obs(o), r[0].astype(jnp.float32), te[0].astype(jnp.bool_),
@@ -203,7 +204,7 @@ class EnvpoolEnv:
         their next episode; the others keep ``obs``. Returns ``(state, obs)``."""
         made = self._made()
         handles, new_obs = [], []
-        for i, (_, _, _, _, step) in enumerate(made):
+        for i, (_, _, _, step) in enumerate(made):
 
             def fresh(operand, step=step):
                 h, _ = operand

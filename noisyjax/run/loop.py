@@ -251,7 +251,8 @@ class _Run:
         """The final evaluation of agent ``i``: returns ``[eval_episodes]``."""
         c = self.config
         params = self.states.learner.params[i]
-        return evaluate(self.agent, params, seed=self.seeds[i], episodes=c.eval_episodes, policy=c.eval_policy)
+        return evaluate(self.agent, params, seed=self.seeds[i], episodes=c.eval_episodes,
+                        policy=c.eval_policy)
 
     def all_diverged(self) -> bool:
         # stops at the first healthy agent: O(1) per step in a healthy sweep
@@ -384,7 +385,7 @@ def drive(run: _Run, overrides: list[dict], files: RunFiles | None, progress: bo
 
 def _finish(run: _Run, overrides: list[dict], evaluate_now: bool, result: TrainResult) -> TrainResult:
     """Fill ``result.agents`` from the tracker, with the final evaluation when asked for."""
-    tr, c = run.tracker, run.config
+    tr = run.tracker
     for i, seed in enumerate(run.seeds):
         a = AgentResult(
             seed, overrides[i], tr.returns[i], tr.lengths[i], tr.end_steps[i], tr.solved_at[i],
