@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -46,12 +47,32 @@ class Agent:
     ``optimizer``: an optax ``GradientTransformation`` over the flat parameter vector, used by
     every agent; None means ``default_optimizer`` built from each agent's ``HParams`` (clip, Adam,
     the decaying learning rate), which is what lets a sweep give agents their own rates.
+
+    ``obs_dim``: the size of a vector observation, or the shape of one observation (a tuple;
+    ``(H, W, C)`` images get the network's conv torso). ``obs_dtype``: the dtype observations are
+    stored in (the replay's ``obs`` and ``next_obs``; e.g. "bool" for MinAtar's 0/1 images, a
+    quarter of float32's bytes); transitions must come in it, and the network casts to float32.
     """
 
     config: Config
-    obs_dim: int
+    obs_dim: int | tuple[int, ...]
     num_actions: int
     optimizer: optax.GradientTransformation | None = None
+    obs_dtype: str = "float32"
+
+    def __post_init__(self):
+        # A numpy int, or a list or array of sizes: a plain int or a hashable tuple of ints.
+        try:
+            obs_dim: int | tuple[int, ...] = operator.index(self.obs_dim)
+        except TypeError:
+            obs_dim = tuple(operator.index(d) for d in self.obs_dim)
+        object.__setattr__(self, "obs_dim", obs_dim)
+        jnp.dtype(self.obs_dtype)  # refuses an unknown dtype name here, not at init
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        """Shape of one observation: ``(obs_dim,)`` for an int ``obs_dim``."""
+        return (self.obs_dim,) if isinstance(self.obs_dim, int) else self.obs_dim
 
     def make_optimizer(self, hp: HParams) -> optax.GradientTransformation:
         """The optimiser of the agent with ``hp`` (``optimizer`` if given)."""
@@ -69,11 +90,13 @@ class Agent:
             factorised=c.factorised,
             sigma0=c.sigma0,
             dueling=c.dueling,
+            obs_rank=len(self.obs_shape),
         )
 
     @functools.cached_property
     def _unravel(self) -> Callable:
-        shapes = jax.eval_shape(self.network.init, jax.random.PRNGKey(0), jnp.zeros((self.obs_dim,)))
+        dummy = jnp.zeros(self.obs_shape, self.obs_dtype)
+        shapes = jax.eval_shape(self.network.init, jax.random.PRNGKey(0), dummy)
         _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
         return unravel
 
@@ -86,7 +109,7 @@ class Agent:
     def init(self, key: jax.Array, hparams: HParams) -> AgentState:
         """Fresh agent from its own key: params (sigma from ``hparams.sigma0``), empty replay."""
         k_params, k_agent = split_keys(key, 2)
-        dummy = jnp.zeros((self.obs_dim,), jnp.float32)
+        dummy = jnp.zeros(self.obs_shape, self.obs_dtype)
         params = self.network.init(k_params, dummy)
         if self.config.noisy and self.config.factorised:
             params = set_factorised_sigma(params, hparams.sigma0)
@@ -116,8 +139,8 @@ class Agent:
         )
 
     def q_values(self, params: jax.Array, obs: jax.Array, key: jax.Array | None) -> jax.Array:
-        """``obs [..., obs_dim] -> Q [..., actions]`` for flat ``params [num_params]``;
-        ``key=None`` means mean weights."""
+        """``obs [..., *obs_shape]`` (any dtype) ``-> Q [..., actions]`` for flat ``params
+        [num_params]``; ``key=None`` means mean weights."""
         return self.network.apply(self.param_tree(params), obs, key)
 
     def epsilon(self, step: jax.Array, hp: HParams) -> jax.Array:
@@ -129,7 +152,7 @@ class Agent:
         return jnp.where(warm, 1.0, epsilon_schedule(self.config, hp)(step))
 
     def policy(self, params: Any, obs: jax.Array, key: jax.Array, step: jax.Array, hp: HParams):
-        """Action for ``obs [obs_dim]``: greedy on freshly-noised Q, or uniform with prob epsilon."""
+        """Action for ``obs [*obs_shape]``: greedy on freshly-noised Q, or uniform with prob epsilon."""
         k_noise, k_explore = split_keys(key, 2)
         q = self.q_values(params, obs, k_noise)
         greedy = jnp.argmax(q).astype(jnp.int32)
@@ -204,7 +227,7 @@ class Agent:
 
     def step(self, state: AgentState, transition: Transition, obs: jax.Array):
         """One env step of one agent: add ``transition``, update if due (the learner syncs its
-        target when due), then act on ``obs [obs_dim]`` (the next episode's first observation if
+        target when due), then act on ``obs [*obs_shape]`` (the next episode's first observation if
         the last one ended). Returns ``(state, action [])``."""
         states, actions = self.step_batch(
             jax.tree.map(lambda x: x[None], state),
@@ -214,7 +237,7 @@ class Agent:
         return jax.tree.map(lambda x: x[0], states), actions[0]
 
     def act(self, state: AgentState, obs: jax.Array):
-        """Act on ``obs [obs_dim]`` without adding a transition (the first step of a run)."""
+        """Act on ``obs [*obs_shape]`` without adding a transition (the first step of a run)."""
         states, actions = self.act_batch(jax.tree.map(lambda x: x[None], state), obs[None])
         return jax.tree.map(lambda x: x[0], states), actions[0]
 
@@ -230,7 +253,7 @@ class Agent:
         return self.over_agents(self.init, unroll=False)(keys, hparams)
 
     def act_batch(self, states: AgentState, obs: jax.Array):
-        """Every agent acts on its ``obs [agents, obs_dim]``; returns ``(states, actions [agents])``."""
+        """Every agent acts on its ``obs [agents, *obs_shape]``; returns ``(states, actions [agents])``."""
         split = jax.vmap(lambda k: split_keys(k, 2))(states.key)
         keys, k_act = split[:, 0], split[:, 1]
         actions = self.over_agents(self.policy)(

@@ -73,10 +73,10 @@ class Transition(NamedTuple):
     """One env step ``(s_tm1, a_tm1, r_t, s_t, terminated_t)``; ``s_t`` is the real next
     observation, also when the episode was truncated or terminated there."""
 
-    obs: jax.Array  # [obs_dim] float32
+    obs: jax.Array  # [*obs_shape] in the agent's obs_dtype (float32 unless it says otherwise)
     action: jax.Array  # [] int32
     reward: jax.Array  # [] float32
-    next_obs: jax.Array  # [obs_dim] float32
+    next_obs: jax.Array  # [*obs_shape] obs_dtype
     terminated: jax.Array  # [] bool: True only for a real termination, never for truncation
     truncated: jax.Array  # [] bool: the episode was cut here by a time limit (bootstrap from s_t)
 

@@ -1,4 +1,5 @@
-"""Q-networks: an MLP whose layers are all noisy (NoisyNet-DQN) or all plain (DQN baseline)."""
+"""Q-networks: an MLP whose dense layers are all noisy (NoisyNet-DQN) or all plain (DQN baseline),
+on vector observations directly or on images after a small plain conv torso (MinAtar's)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,22 @@ import numpy as np
 
 from noisyjax.nn.noisy import NoisyDense, noise_size, unit_normals
 
+CONV_FEATURES = 16
+"""Filters of the conv torso (Young & Tian 2019, MinAtar: one 3x3 conv, stride 1, no padding)."""
+CONV_KERNEL = 3
+
 
 class QNetwork(nn.Module):
-    """MLP Q-network ``obs [..., obs_dim] -> Q [..., num_actions]``, optionally dueling.
+    """Q-network ``obs [..., *obs_shape] -> Q [..., num_actions]``, optionally dueling.
+
+    ``obs_rank`` is the rank of one observation (leading axes are batch axes): 1 gives the MLP on
+    ``obs [..., obs_dim]``; 3 gives image observations ``[..., H, W, C]`` the MinAtar torso
+    first: one plain (never noisy) ``nn.Conv`` of ``CONV_FEATURES`` 3x3 filters, stride 1,
+    'VALID' padding, ReLU, flattened to ``[..., (H - 2) * (W - 2) * 16]``, then the same dense
+    layers. The input is cast to float32 first, so bool or uint8 observations work.
 
     ``noise_key=None`` gives the mean weights (deterministic evaluation). Otherwise ONE normal draw
-    from the key supplies the noise of every layer, each layer reading its own disjoint slice:
+    from the key supplies the noise of every dense layer, each layer reading its own disjoint slice:
     layers get independent noise (unlike one key reused for several draws, which correlates
     them), and one draw costs about half of one draw per layer on a CPU. Plain (``noisy=False``)
     networks ignore the key.
@@ -32,6 +43,7 @@ class QNetwork(nn.Module):
     factorised: bool = True
     sigma0: float = 0.5
     dueling: bool = False
+    obs_rank: int = 1
 
     def num_layers(self) -> int:
         """Number of dense layers (each gets its own noise key)."""
@@ -42,33 +54,65 @@ class QNetwork(nn.Module):
             return NoisyDense(features, sigma0=self.sigma0, factorised=self.factorised, name=name)
         return nn.Dense(features, name=name)
 
-    def layer_shapes(self, obs_dim: int) -> list[tuple[int, int]]:
-        """``(in, out)`` of each dense layer, in call order."""
-        widths = [obs_dim, *self.hidden_sizes]
+    def _obs_shape(self, obs_shape: int | Sequence[int]) -> tuple[int, ...]:
+        shape = (int(obs_shape),) if isinstance(obs_shape, (int, np.integer)) else tuple(map(int, obs_shape))
+        if self.obs_rank not in (1, 3):
+            raise ValueError(f"obs_rank must be 1 (vectors) or 3 (images [H, W, C]), got {self.obs_rank}")
+        if len(shape) != self.obs_rank:
+            raise ValueError(f"observation shape {shape} does not have rank obs_rank={self.obs_rank}")
+        if self.obs_rank == 3 and min(shape[:2]) < CONV_KERNEL:
+            k = CONV_KERNEL
+            raise ValueError(f"image observations {shape} are smaller than the {k}x{k} conv kernel")
+        return shape
+
+    def torso_size(self, obs_shape: int | Sequence[int]) -> int:
+        """Width of the features the first dense layer reads: ``obs_dim`` for the MLP, or
+        ``(H - 2) * (W - 2) * CONV_FEATURES`` after the conv torso on ``[H, W, C]``."""
+        shape = self._obs_shape(obs_shape)
+        if self.obs_rank == 1:
+            return shape[0]
+        h, w, _ = shape
+        return (h - CONV_KERNEL + 1) * (w - CONV_KERNEL + 1) * CONV_FEATURES
+
+    def layer_shapes(self, obs_shape: int | Sequence[int]) -> list[tuple[int, int]]:
+        """``(in, out)`` of each dense layer, in call order, for one observation of shape
+        ``obs_shape`` (an int means ``(obs_dim,)``); the conv layer is not among them."""
+        widths = [self.torso_size(obs_shape), *self.hidden_sizes]
         shapes = list(zip(widths[:-1], widths[1:]))
         last = widths[-1]
         if self.dueling:
             return shapes + [(last, 1), (last, self.num_actions)]
         return shapes + [(last, self.num_actions)]
 
-    def noise(self, key: jax.Array, obs_dim: int) -> list[jax.Array]:
-        """Unit normals for every layer from one draw: a list of ``[noise_size(in, out)]``."""
-        sizes = [noise_size(p, q, self.factorised) for p, q in self.layer_shapes(obs_dim)]
+    def noise(self, key: jax.Array, obs_shape: int | Sequence[int]) -> list[jax.Array]:
+        """Unit normals for every dense layer from one draw: a list of ``[noise_size(in, out)]``
+        (``obs_shape`` as in ``layer_shapes``)."""
+        sizes = [noise_size(p, q, self.factorised) for p, q in self.layer_shapes(obs_shape)]
         e = unit_normals(key, sum(sizes))
         offsets = np.cumsum([0, *sizes])
         return [e[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
 
     @nn.compact
     def __call__(self, obs: jax.Array, noise_key: jax.Array | None = None) -> jax.Array:
+        """``obs [..., *obs_shape]`` (any dtype; cast to float32) -> ``Q [..., num_actions]``."""
+        obs = jnp.asarray(obs).astype(jnp.float32)
+        if obs.ndim < self.obs_rank:
+            raise ValueError(f"obs of shape {obs.shape} has fewer than obs_rank={self.obs_rank} axes")
+        obs_shape = obs.shape[obs.ndim - self.obs_rank :]
         noise = [None] * self.num_layers()
         if self.noisy and noise_key is not None:
-            noise = self.noise(noise_key, obs.shape[-1])
+            noise = self.noise(noise_key, obs_shape)
 
         def layer(x, features, i, name):
             dense = self._dense(features, name)
             return dense(x, noise=noise[i]) if self.noisy else dense(x)
 
         x = obs
+        if self.obs_rank == 3:
+            self.torso_size(obs_shape)  # checks the image is at least as large as the kernel
+            kernel = (CONV_KERNEL, CONV_KERNEL)
+            x = nn.relu(nn.Conv(CONV_FEATURES, kernel, strides=1, padding="VALID", name="conv")(x))
+            x = x.reshape(x.shape[:-3] + (-1,))  # [..., H', W', 16] -> [..., H' * W' * 16]
         for i, width in enumerate(self.hidden_sizes):
             x = nn.relu(layer(x, width, i, f"hidden_{i}"))
         h = len(self.hidden_sizes)

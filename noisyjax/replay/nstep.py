@@ -26,11 +26,11 @@ from noisyjax.replay.uniform import ReplayState, replay_capacity
 class Batch(NamedTuple):
     """What a TD update consumes: leaves ``[batch, ...]`` (or unbatched for one transition)."""
 
-    obs: jax.Array  # [B, obs_dim] s_tm1
+    obs: jax.Array  # [B, *obs_shape] s_tm1, in the dtype the replay stores
     action: jax.Array  # [B] int32 a_tm1
     reward: jax.Array  # [B] float32: the n-step discounted return
     discount: jax.Array  # [B] float32: gamma^m * (1 - terminated); 0 means no bootstrap
-    next_obs: jax.Array  # [B, obs_dim] the state to bootstrap from
+    next_obs: jax.Array  # [B, *obs_shape] the state to bootstrap from (stored dtype)
     weight: jax.Array  # [B] float32: importance weight of the loss term (1 for uniform replay)
     index: jax.Array  # [B] int32: buffer slot of s_tm1 (priority updates)
 

@@ -127,16 +127,21 @@ def label(override: dict) -> str:
     return " ".join(f"{k}={v:g}" for k, v in override.items()) or "default"
 
 
-def bytes_per_agent(config: Config, obs_dim: int, num_actions: int) -> int:
+def bytes_per_agent(
+    config: Config, obs_dim: int | tuple[int, ...], num_actions: int, obs_dtype: str = "float32"
+) -> int:
     """Device memory of one agent's state in bytes (replay buffer, priorities, params, target,
     both Adam moments, counters), read off the shapes ``Agent.init`` would build, without building
-    it (so a network or buffer far too large to allocate is measured, not allocated)."""
+    it (so a network or buffer far too large to allocate is measured, not allocated).
+
+    ``obs_dim`` and ``obs_dtype`` as ``Agent`` takes them: an obs size or shape, and the dtype the
+    replay stores observations in (bool images take a quarter of float32's bytes)."""
     import jax
 
     from noisyjax.agent.agent import Agent
     from noisyjax.agent.types import hparams_from_config
 
-    agent = Agent(config, obs_dim, num_actions)
+    agent = Agent(config, obs_dim, num_actions, obs_dtype=obs_dtype)
     # Shapes of the inputs too: no array is made, so JAX's backend does not start here, and the
     # entry points can still choose devices and pin cores after this check.
     key = jax.eval_shape(jax.random.PRNGKey, 0)

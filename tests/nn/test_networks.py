@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from noisyjax.nn.networks import QNetwork, mean_abs_sigma, noisy_layer_names
+from noisyjax.nn.networks import QNetwork, mean_abs_sigma, noisy_layer_names, set_factorised_sigma
 from noisyjax.nn.noisy import unit_normals
 
 OBS, ACTIONS, HIDDEN = 3, 4, (8, 6)
@@ -303,3 +303,157 @@ def test_mean_abs_sigma_hand_computed():
     np.testing.assert_allclose(got, [1.75, 0.5 / math.sqrt(8), 0.1], rtol=1e-6)
     _, plain = make(noisy=False)
     assert mean_abs_sigma(plain).shape == (0,)
+
+
+# ----- conv torso (image observations [..., H, W, C]) -------------------------------------------------
+
+IMAGE = (10, 10, 4)  # MinAtar's [10, 10, C]
+CONV_OUT = 8 * 8 * 16  # 3x3 VALID conv, 16 filters: [8, 8, 16] flattened
+
+
+def conv_net(noisy=True, dueling=False, factorised=True) -> QNetwork:
+    return QNetwork(ACTIONS, (8,), noisy=noisy, factorised=factorised, dueling=dueling, obs_rank=3)
+
+
+@functools.cache
+def conv_params(noisy=True, seed=0):
+    """Real Flax init of the conv network (eager, small), with sigma made distinct per entry so a
+    layout error in the noise cannot hide behind a constant sigma."""
+    params = conv_net(noisy).init(jax.random.PRNGKey(seed), jnp.zeros(IMAGE))
+    if not noisy:
+        return params
+    rng = np.random.default_rng(seed)
+    inner = dict(params["params"])
+    for name in ("hidden_0", "q"):
+        inner[name] = {
+            k: jnp.asarray(rng.uniform(0.1, 0.8, v.shape), jnp.float32) if k.startswith("sigma") else v
+            for k, v in inner[name].items()
+        }
+    return {"params": inner}
+
+
+def images(*batch, seed=0, dtype=np.float32):
+    """0/1 images ``[*batch, 10, 10, 4]`` (MinAtar's observations) in ``dtype``."""
+    return (np.random.default_rng(seed).random((*batch, *IMAGE)) < 0.3).astype(dtype)
+
+
+def np_conv_forward(params, obs, noise):
+    """Float64 numpy forward pass of the conv network: 3x3 VALID conv + ReLU, flatten (row-major
+    H', W', C'), then the dense layers with the given per-layer unit normals (or None)."""
+    inner = params["params"]
+    k = np.asarray(inner["conv"]["kernel"], np.float64)  # [3, 3, C, 16]
+    b = np.asarray(inner["conv"]["bias"], np.float64)
+    x = np.asarray(obs, np.float64)
+    windows = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(-3, -2))  # [..., 8, 8, C, 3, 3]
+    x = np.maximum(np.einsum("...ijcab,abcf->...ijf", windows, k) + b, 0.0)
+    x = x.reshape(x.shape[:-3] + (-1,))
+    noise = noise if noise is not None else [None, None]
+    x = np.maximum(np_dense(inner["hidden_0"], x, noise[0], True), 0.0)
+    return np_dense(inner["q"], x, noise[1], True)
+
+
+@pytest.mark.parametrize("noisy", [True, False], ids=["noisy", "plain"])
+@pytest.mark.parametrize("dueling", [False, True], ids=["single", "dueling"])
+def test_conv_output_shapes(noisy, dueling):
+    """[10, 10, 4] -> [actions] and [32, 10, 10, 4] -> [32, actions] (also two batch axes), with
+    and without a key (shapes by jax.eval_shape)."""
+    net = conv_net(noisy, dueling)
+    params = jax.eval_shape(net.init, jax.random.PRNGKey(0), jnp.zeros(IMAGE))
+    for k in (None, jax.random.PRNGKey(1)):
+        for batch in [(), (32,), (2, 3)]:
+            obs = jax.ShapeDtypeStruct((*batch, *IMAGE), jnp.float32)
+            out = jax.eval_shape(net.apply, params, obs, k)
+            assert out.shape == (*batch, ACTIONS) and out.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("noisy", [True, False], ids=["noisy", "plain"])
+def test_conv_param_tree(noisy):
+    """The conv layer is a plain Conv, kernel [3, 3, C, 16] and bias [16]; the first dense layer
+    reads the 8 * 8 * 16 flattened features."""
+    for channels in (4, 7):
+        shapes = jax.eval_shape(conv_net(noisy).init, jax.random.PRNGKey(0), jnp.zeros((10, 10, channels)))
+        inner = shapes["params"]
+        assert set(inner) == {"conv", "hidden_0", "q"}
+        conv = {k: v.shape for k, v in inner["conv"].items()}
+        assert conv == {"kernel": (3, 3, channels, 16), "bias": (16,)}
+        w = "mu_w" if noisy else "kernel"
+        assert inner["hidden_0"][w].shape == (CONV_OUT, 8) and inner["q"][w].shape == (8, ACTIONS)
+
+
+def test_conv_layer_shapes_and_noise_sizes():
+    """layer_shapes / noise of the conv network take the image shape; the first dense fan-in is
+    the flattened conv output; the conv layer draws no noise."""
+    for factorised in (True, False):
+        net = conv_net(factorised=factorised)
+        assert net.layer_shapes(IMAGE) == [(CONV_OUT, 8), (8, ACTIONS)]
+        assert net.layer_shapes((12, 9, 2)) == [(10 * 7 * 16, 8), (8, ACTIONS)]
+        noise = jax.eval_shape(lambda k, net=net: net.noise(k, IMAGE), jax.random.PRNGKey(0))
+        sizes = [e.shape for e in noise]
+        assert sizes == [(p + q,) if factorised else (p * q + q,) for p, q in net.layer_shapes(IMAGE)]
+    with pytest.raises(ValueError, match="rank"):
+        conv_net().layer_shapes(OBS)  # an int is a vector observation
+    with pytest.raises(ValueError, match="smaller"):
+        conv_net().layer_shapes((2, 10, 4))
+
+
+def test_conv_layer_is_not_noisy():
+    """Only the dense layers are noisy: noisy_layer_names, mean_abs_sigma (sigma0/sqrt(fan_in) at
+    init) and set_factorised_sigma skip the conv layer, and leave its kernel alone."""
+    params = conv_net().init(jax.random.PRNGKey(0), jnp.zeros(IMAGE))
+    assert set(params["params"]["conv"]) == {"kernel", "bias"}
+    assert noisy_layer_names(params) == ["hidden_0", "q"]
+    fan_ins = np.sqrt([CONV_OUT, 8])
+    np.testing.assert_allclose(mean_abs_sigma(params), 0.5 / fan_ins, rtol=1e-6)
+    reset = set_factorised_sigma(params, 0.25)
+    np.testing.assert_allclose(mean_abs_sigma(reset), 0.25 / fan_ins, rtol=1e-6)
+    np.testing.assert_array_equal(reset["params"]["conv"]["kernel"], params["params"]["conv"]["kernel"])
+    assert noisy_layer_names(conv_net(noisy=False).init(jax.random.PRNGKey(0), jnp.zeros(IMAGE))) == []
+
+
+def test_conv_forward_matches_numpy(variant):
+    """Q of the conv network equals a float64 numpy forward pass (conv, flatten, dense layers)
+    whose dense layers use consecutive slices of ONE normal draw sized with the conv output as
+    the first fan-in; for one image and a batch, with a key and with key=None."""
+    params = conv_params()
+    net = conv_net()
+    apply = variant(lambda p, o, k: (net.apply(p, o, k), net.apply(p, o, None)))
+    key = jax.random.PRNGKey(7)
+    sizes = [CONV_OUT + 8, 8 + ACTIONS]  # factorised: p + q per dense layer
+    e = np.asarray(unit_normals(key, sum(sizes)), np.float64)
+    noise = [e[: sizes[0]], e[sizes[0] :]]
+    for obs in (images(5), images(seed=1)):
+        q_key, q_none = apply(params, jnp.asarray(obs), key)
+        np.testing.assert_allclose(q_key, np_conv_forward(params, obs, noise), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(q_none, np_conv_forward(params, obs, None), rtol=1e-4, atol=1e-4)
+        assert np.abs(np.asarray(q_key) - np.asarray(q_none)).min() > 1e-4  # the noise matters
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.uint8])
+def test_conv_bool_and_uint8_obs_give_float32_q(variant, dtype):
+    """bool / uint8 images give exactly the Q of the same images as float32 (the network casts
+    its input first), with a key and without."""
+    params = conv_params()
+    net = conv_net()
+    apply = variant(lambda p, o, k: (net.apply(p, o, k), net.apply(p, o, None)))
+    key = jax.random.PRNGKey(3)
+    obs = images(6, dtype=dtype)
+    assert obs.dtype == dtype and obs.any()
+    got = apply(params, jnp.asarray(obs), key)
+    want = apply(params, jnp.asarray(obs.astype(np.float32)), key)
+    for g, w in zip(got, want):
+        assert g.dtype == jnp.float32
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+
+
+def test_mlp_unchanged_by_the_conv_torso():
+    """The MLP is the default (obs_rank 1): no conv layer in its params, and layer_shapes / noise
+    take an int or a one-element shape alike (the same noise, bit for bit)."""
+    net = QNetwork(ACTIONS, HIDDEN)
+    assert net.obs_rank == 1
+    assert set(init_params()["params"]) == {"hidden_0", "hidden_1", "q"}
+    assert net.layer_shapes(OBS) == net.layer_shapes((OBS,)) == hand_layer_shapes(False)
+    key = jax.random.PRNGKey(5)
+    for a, b in zip(net.noise(key, OBS), net.noise(key, (OBS,))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(ValueError, match="rank"):
+        net.layer_shapes(IMAGE)
