@@ -208,7 +208,5 @@ def chunk_bounds(config: Config, start: int) -> list[tuple[int, int]]:
 def make_agent(config: Config, denv, optimizer=None) -> Agent:
     """The agent of ``config`` for the observations of ``denv`` (shape, storage dtype)."""
     shape = tuple(denv.obs_shape)
-    import dataclasses
-    fields = {f.name for f in dataclasses.fields(Agent)}
-    extra = {"obs_dtype": denv.obs_dtype} if "obs_dtype" in fields else {}
-    return Agent(config, shape[0] if len(shape) == 1 else shape, denv.num_actions, optimizer, **extra)
+    return Agent(config, shape[0] if len(shape) == 1 else shape, denv.num_actions, optimizer,
+                 obs_dtype=denv.obs_dtype)
