@@ -11,8 +11,11 @@ from noisyjax.run.envs import EnvError
 
 DEVICE_PREFIXES = ("gymnax", "envpool")
 
-EXTRAS = {"gymnax": "gymnax", "envpool": "envpool"}
-"""The pip extra of noisyjax that installs each device backend."""
+INSTALL = {
+    "gymnax": 'pip install "gymnax>=1.0.1,<1.1" six (a dependency of noisyjax: pip install -e .)',
+    "envpool": 'pip install -e ".[envpool]" (noisyjax\'s envpool extra)',
+}
+"""The command that installs each device backend."""
 
 
 class MissingExtra(EnvError):
@@ -30,13 +33,15 @@ def is_device_env(env_id: str) -> bool:
     return backend(env_id) != "gymnasium"
 
 
+def installed(package: str) -> bool:
+    """Whether ``package`` can be imported."""
+    return importlib.util.find_spec(package) is not None
+
+
 def require(package: str) -> None:
     """Raise ``MissingExtra`` naming the install command when ``package`` is not importable."""
-    if importlib.util.find_spec(package) is None:
-        raise MissingExtra(
-            f"{package} is not installed; install it with: pip install -e \".[{EXTRAS[package]}]\" "
-            f"(or pip install {package})"
-        )
+    if not installed(package):
+        raise MissingExtra(f"{package} is not installed; install it with: {INSTALL[package]}")
 
 
 class EnvInfo(NamedTuple):

@@ -76,6 +76,17 @@ FLOATS = [
     ("--solve-threshold", "-inf"), ("--per-alpha", "nan"), ("--epsilon-end", "nan"),
     ("--learning-rate-end-fraction", "inf"), ("--learning-rate", "1e+39"),  # inf in float32
 ]
+DEVICE_CASES = [
+    (["--env", "gymnax:NoSuchEnv-v0"], "unknown gymnax env 'NoSuchEnv-v0'; gymnax has: CartPole-v1"),
+    (["--env", "gymnax:Pendulum-v1"], "'Pendulum-v1' has a Box action space; DQN needs a Discrete"),
+    (["--env", "gymnax:DeepSea-bsuite?size"], "environment options look like ?size=20"),
+    (["--env", "gymnax:DeepSea-bsuite?sise=20"], "could not be made"),
+    (["--env", "envpool:NoSuchEnv-v0"], "unknown envpool env"),
+    (["--env", "envpool:LunarLanderContinuous-v3"], "Discrete"),
+    (["--env", "envpool:LunarLander-v3", "--cpu-cores", "all"], "--cpu-cores all is not supported"),
+]
+"""Device env ids that are refused, with a word of why (lunar and sweep alike)."""
+
 LUNAR_CASES = [
     (["--seed", "4294967296"], "--seed 4294967296 is invalid: must be in [0, 4294967296) (uint32"),
     (["--seed", "1099511627776"], "--seed 1099511627776 is invalid: must be in [0, 4294967296)"),
@@ -103,6 +114,7 @@ LUNAR_CASES = [
         "pip install noisyjax_no_such_module",
     ),
     (["--env", "a:b:c"], "'a:b:c' is not an env id of the form Id or module:Id"),
+    *DEVICE_CASES,
 ]
 
 
@@ -154,6 +166,7 @@ SWEEP_CASES = [
     (["--sigma0", "inf"], "--sigma0 inf is invalid: must be a finite number"),
     (["--hidden-sizes", "1000000", "1000000"], "2 agents need about 58.2 TiB"),
     (["--env", "noisyjax_no_such_module:Foo-v0"], "pip install noisyjax_no_such_module"),
+    *DEVICE_CASES,
 ]
 
 
@@ -176,3 +189,16 @@ def test_evaluate_refuses_episodes_beyond_the_limit(episodes, capsys):
     run_dir = ROOT / "tests" / "data" / "run_before_optax"
     line = refused(evaluate.main, [str(run_dir), "--episodes", episodes, "--quiet"], capsys)
     assert f"--episodes {episodes} is invalid: must be a positive integer at most 1000000" in line
+
+
+@pytest.mark.parametrize("package", ["gymnax", "envpool"])
+def test_a_missing_extra_names_its_pip_command(package, monkeypatch, tmp_path, capsys):
+    """Without the backend's package, a device id is refused with the command that installs it."""
+    from noisyjax.run import env_ids
+
+    monkeypatch.setattr(env_ids, "installed", lambda name: name != package)
+    name = "CartPole-v1" if package == "gymnax" else "LunarLander-v3"
+    line = refused(lunar.main, [*LUNAR, "--env", f"{package}:{name}", "--out", str(tmp_path / "r")], capsys)
+    command = 'pip install "gymnax' if package == "gymnax" else 'pip install -e ".[envpool]"'
+    assert f"{package} is not installed; install it with: {command}" in line
+    assert list(tmp_path.iterdir()) == []
