@@ -39,7 +39,8 @@ def summary(folder: Path) -> dict:
 def cartpole(tmp_path_factory):
     base = tmp_path_factory.mktemp("gymnax")
     for name in ("a", "b"):
-        assert lunar.main([*FLAGS, "--env", "gymnax:CartPole-v1", "--seed", "3", "--out", str(base / name)]) == 0
+        argv = [*FLAGS, "--env", "gymnax:CartPole-v1", "--seed", "3", "--out", str(base / name)]
+        assert lunar.main(argv) == 0
     return base
 
 
