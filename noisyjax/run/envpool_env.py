@@ -39,9 +39,9 @@ import numpy as np
 from noisyjax.run.env_ids import require
 from noisyjax.run.envs import TRAIN_STREAM, EnvError
 
-# Offered in the error of an unknown name (those of them envpool has): discrete-action tasks.
-_DISCRETE_EXAMPLES = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3", "Pong-v5",
-                      "Breakout-v5")
+# Offered in the error of an unknown name (those of them envpool has): discrete actions, vector
+# observations.
+_DISCRETE_EXAMPLES = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3")
 
 
 def envpool_seed(seed: int) -> int:
@@ -128,9 +128,11 @@ class EnvpoolEnv:
         """Raise ``EnvError`` (``MissingExtra`` without envpool) if the env cannot be used; makes
         the C++ envs."""
         self._spec  # noqa: B018 (building the spec checks the name and the action space)
-        if len(self.obs_shape) not in (1, 3):
-            raise EnvError(f"{self.env_id!r} has observations of shape {self.obs_shape}; "
-                           "noisyjax takes vectors and images [H, W, C]")
+        # envpool's image tasks (Atari, ...) are channels-first [C, H, W]; the networks take
+        # [H, W, C], so only vector observations are offered.
+        if len(self.obs_shape) != 1:
+            raise EnvError(f"{self.env_id!r} has observations of shape {self.obs_shape}; noisyjax "
+                           "takes envpool tasks with vector observations (e.g. LunarLander-v3)")
         self._made()
 
     # -- the C++ envs --

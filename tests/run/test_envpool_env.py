@@ -151,6 +151,7 @@ def test_objects_compare_by_identity():
 @pytest.mark.parametrize("name, message", [
     ("NoSuchLander-v9", "unknown envpool env 'NoSuchLander-v9'; discrete-action envpool envs include"),
     ("LunarLanderContinuous-v3", "Box action space; DQN needs a Discrete one"),
+    ("Pong-v5", r"shape \(4, 84, 84\); noisyjax takes envpool tasks with vector observations"),
 ])
 def test_check_refuses_in_one_line(name, message):
     with pytest.raises(EnvError, match=message) as err:
