@@ -95,9 +95,12 @@ def _floor(config: Config, obs_dim: int, num_actions: int, n: int, reps: int) ->
         return jax.lax.fori_loop(0, reps, lambda _, lr: learn(lr, batch, keys, states.hparams), learner)
 
     jax.block_until_ready(updates(states.learner))  # compile
-    start = time.perf_counter()
-    jax.block_until_ready(updates(states.learner))
-    return n * config.train_freq * reps / (time.perf_counter() - start)
+    best = float("inf")
+    for _ in range(3):  # the best of three: a floor, not a typical figure, on a shared machine
+        start = time.perf_counter()
+        jax.block_until_ready(updates(states.learner))
+        best = min(best, time.perf_counter() - start)
+    return n * config.train_freq * reps / best
 
 
 def measure(args: Args) -> list[dict]:

@@ -28,6 +28,7 @@ from noisyjax.replay.per import PriorityState, per_add, per_init, per_sample, pe
 from noisyjax.replay.uniform import ReplayState, can_sample, replay_add, replay_init, replay_sample
 from noisyjax.run.episodes import WINDOW, EpisodeTracker, is_solved
 from noisyjax.run.hooks import Hook, LogPoint, Stopwatch
+from noisyjax.run.engine import EngineState, TrainOutput, make_train
 from noisyjax.run.loop import AgentResult, RunFiles, TrainResult, train
 
 __all__ = [
@@ -57,6 +58,9 @@ __all__ = [
     "is_solved",
     "TrainResult",
     "train",
+    "make_train",
+    "EngineState",
+    "TrainOutput",
     "AgentState",
     "Config",
     "HParams",
