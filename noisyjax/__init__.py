@@ -26,9 +26,9 @@ from noisyjax.nn.noisy import (
 from noisyjax.replay.nstep import Batch, batch_from_transitions, gather, nstep_return, sample_uniform
 from noisyjax.replay.per import PriorityState, per_add, per_init, per_sample, per_update
 from noisyjax.replay.uniform import ReplayState, can_sample, replay_add, replay_init, replay_sample
+from noisyjax.run.engine import EngineState, TrainOutput, make_train
 from noisyjax.run.episodes import WINDOW, EpisodeTracker, is_solved
 from noisyjax.run.hooks import Hook, LogPoint, Stopwatch
-from noisyjax.run.engine import EngineState, TrainOutput, make_train
 from noisyjax.run.loop import AgentResult, RunFiles, TrainResult, train
 
 __all__ = [

@@ -147,8 +147,10 @@ def compile_chunk(agent: Agent, denv, threshold: float | None, length: int, mesh
     run of the same agent and env."""
     fn = chunk_fn(agent, denv, threshold, length)
     if mesh is not None:
+        # check_vma=False: an env's reset branch builds fresh constants that the varying-axis
+        # check would refuse next to the carried, per-device state of the other branch.
         fn = jax.shard_map(fn, mesh=mesh, in_specs=(PartitionSpec(AXIS), PartitionSpec()),
-                           out_specs=PartitionSpec(AXIS))
+                           out_specs=PartitionSpec(AXIS), check_vma=False)
     return jax.jit(fn, donate_argnums=0)
 
 

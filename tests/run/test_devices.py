@@ -71,3 +71,33 @@ def test_two_devices_split_agents_and_keep_them_independent():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+def test_jitted_engine_over_two_devices_matches_one():
+    """A gymnax run of 2 agents split over two CPU devices (the engine's chunk under shard_map)
+    gives the episodes and parameters of the same run on one device."""
+    script = textwrap.dedent(
+        """
+        from noisyjax.run import devices
+        assert devices.use_cpu_devices(2)
+        import jax, numpy as np
+        from noisyjax.config import Config
+        from noisyjax.run.loop import train
+
+        c = Config(env="gymnax:CartPole-v1", total_steps=400, warmup_steps=100, hidden_sizes=(8,),
+                   batch_size=8, buffer_size=256, log_every=100, eval_episodes=1)
+        split = train(c, [0, 1], evaluate_at_end=False)
+        assert split.devices == 2 and len(split.states.learner.params.devices()) == 2
+        from noisyjax.run import device_run
+        device_run.agent_mesh = lambda n: None  # the same run on the default device
+        alone = train(c, [0, 1], evaluate_at_end=False)
+        assert alone.devices == 1
+        assert [a.returns for a in split.agents] == [a.returns for a in alone.agents]
+        np.testing.assert_array_equal(np.asarray(split.states.learner.params),
+                                      np.asarray(alone.states.learner.params))
+        print("ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")
