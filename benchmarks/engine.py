@@ -59,8 +59,8 @@ class Args:
     """Env steps per agent after warm-up; the first log interval after warm-up is not timed."""
     log_every: int = 500
     """Log interval (the engine's chunk length)."""
-    out: Path | None = Path("runs/bench-engine.json")
-    """Write the table as JSON here (None: do not)."""
+    out: Path = Path("runs/bench-engine")
+    """Folder to write ``engine.md`` (the report) and ``engine.json`` into (created if missing)."""
     quick: bool = False
     """Tiny run for tests: 1 and 2 agents, a small network, a few hundred steps."""
 
@@ -142,13 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     versions = package_versions(("noisyjax", "jax", "jaxlib", "flax", "gymnasium", "gymnax", "envpool"))
     machine = machine_info()
-    print(header("Jitted engine against the host loop", command, versions, machine))
-    print(f"pinned to core {core}; agent axis {args.agent_axis}\n")
-    print(table)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        record = {**run_record(command, versions, machine), "agent_axis": args.agent_axis, "rows": rows}
-        args.out.write_text(json.dumps(record, indent=1))
+    report = "\n".join([header("Jitted engine against the host loop", command, versions, machine),
+                        f"pinned to core {core}; agent axis {args.agent_axis}", "", table, ""])
+    print(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "engine.md").write_text(report)
+    record = {**run_record(command, versions, machine), "agent_axis": args.agent_axis, "rows": rows}
+    (args.out / "engine.json").write_text(json.dumps(record, indent=1))
     return 0
 
 

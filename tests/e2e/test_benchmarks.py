@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from benchmarks import engine as bench_engine
 from benchmarks import learning as bench_learning
 from benchmarks import profile as profile_step
 from benchmarks import solve as bench_solve
@@ -142,3 +143,14 @@ def test_bench_solve_refuses_bad_jobs(tmp_path, capsys):
     line = capsys.readouterr().err.strip()
     assert line.startswith("error: --jobs 99 is invalid") and "\n" not in line
     assert not out.exists()
+
+
+def test_bench_engine_quick_writes_its_table(tmp_path, capsys):
+    out = tmp_path / "engine"
+    assert call(bench_engine.main, ["--quick", "--rows", "cartpole", "--out", str(out)]) == 0
+    text = (out / "engine.md").read_text()
+    assert text.strip() in capsys.readouterr().out
+    assert "| cartpole | 1 |" in text and "| cartpole | 2 |" in text
+    rows = json.loads((out / "engine.json").read_text())["rows"]
+    assert [r["agents"] for r in rows] == [1, 2]
+    assert all(r[k] > 0 for r in rows for k in ("jit", "host", "floor"))
