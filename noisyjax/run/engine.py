@@ -26,6 +26,7 @@ from jax.sharding import PartitionSpec
 from noisyjax.agent.agent import Agent
 from noisyjax.agent.types import AgentState, HParams, Transition
 from noisyjax.config import Config
+from noisyjax.run.device_envs import make_device_env
 from noisyjax.run.devices import AXIS
 from noisyjax.run.episodes import WINDOW
 
@@ -170,8 +171,6 @@ def make_train(config: Config, denv=None, optimizer=None) -> Callable[[jax.Array
     on the device env of ``config.env`` (a ``gymnax:`` id), in chunks of ``config.log_every``.
     ``hparams``: ``HParams`` with leaves ``[agents]`` (``stack_hparams``). ``denv``: the env (None:
     made from ``config.env``). Bitwise the same agents as ``train`` on the exact agent axis."""
-    from noisyjax.run.device_envs import make_device_env
-
     denv = make_device_env(config.env, [0], config.agent_axis) if denv is None else denv
     denv.check()
     agent = make_agent(config, denv, optimizer)

@@ -142,6 +142,10 @@ def test_host_loop_and_engine_agree_on_the_scripted_chain():
     ends = host.agents[0].end_steps
     per_chunk = [sum(t <= b for t in ends) for b in range(100, 401, 100)]
     np.testing.assert_array_equal(np.asarray(out.episodes[:, 0]), per_chunk)
+    # every stored transition the same: the same actions, so the same episodes
+    stored = [jax.tree.leaves(r.replay.data) for r in (out.state.agents, host.states)]
+    for got, want in zip(*stored):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
     np.testing.assert_allclose(np.asarray(out.state.agents.learner.params),
                                np.asarray(host.states.learner.params), rtol=1e-5, atol=1e-6)
 
@@ -198,3 +202,19 @@ def test_grid_envs_store_bool_observations(name):
     config = dataclasses.replace(CARTPOLE, env=f"gymnax:{name}", total_steps=200)
     result = train(config, [0], evaluate_at_end=False)
     assert result.states.replay.data.obs.dtype == jnp.bool_ and result.agents[0].returns
+
+
+@pytest.mark.parametrize("policy", ["mean", "noisy", "frozen"])
+def test_device_evaluation_policies(policy):
+    """Each evaluation policy by name runs in jit on the device env, twice the same, and the
+    noisy ones differ from the mean weights' greedy policy for an untrained agent."""
+    from noisyjax.run.device_eval import evaluate_device
+
+    agent = engine.make_agent(CARTPOLE, engine.make_device_env(CARTPOLE.env, [0]))
+    params = jax.jit(agent.init_batch)(jnp.arange(1), stack_hparams(CARTPOLE, [{}])).learner.params[0]
+    a = evaluate_device(agent, params, seed=4, episodes=12, policy=policy)
+    b = evaluate_device(agent, params, seed=4, episodes=12, policy=policy)
+    assert a.shape == (12,) and np.isfinite(a).all() and (a >= 1).all()
+    np.testing.assert_array_equal(a, b)
+    if policy != "mean":
+        assert not np.array_equal(a, evaluate_device(agent, params, seed=4, episodes=12, policy="mean"))
