@@ -82,22 +82,11 @@ class _DeviceRun(_Run):
             raise ValueError(f"{self.config.env} keeps its state in C++: its runs cannot be resumed")
         carry, host = load_checkpoint(ckpt, carry)
         self.carry = place(carry, self.mesh)
-        self.diverged = list(host.get("diverged", self.diverged))
-        for i, at in enumerate(self.diverged):
-            if at is not None:
-                self.tracker.freeze(i)
-        self.t = int(host["t"])
-        self.wall_before = float(host.get("wall_s", 0.0))
-        self.tracker.set_state(host)
+        self.set_counters(host)
         return host["lines"]
 
     def get_state(self) -> dict:
-        from noisyjax.run.loop import config_record
-
-        return {
-            "t": self.t, "seeds": self.seeds, "wall_s": self.seconds(), **self.tracker.get_state(),
-            "diverged": self.diverged, "config": config_record(self.config), "engine": "jit",
-        }
+        return {**self.counters(), "engine": "jit"}  # the envs' state is in the carry
 
     def checkpoint_tree(self):
         return self.carry

@@ -171,20 +171,31 @@ class _Run:
     def get_state(self) -> dict:
         """The host part of a checkpoint (JSON-able): counters, tracker and envs."""
         return {
+            **self.counters(), **self.envs.get_state(), "obs": self.obs.tolist(),
+            "next_actions": self.actions.tolist(),
+        }
+
+    def counters(self) -> dict:
+        """What both engines' checkpoints record besides their envs: step, seeds, loop seconds,
+        the episode tracker, divergences and the config."""
+        return {
             "t": self.t, "seeds": self.seeds, "wall_s": self.seconds(), **self.tracker.get_state(),
-            **self.envs.get_state(), "obs": self.obs.tolist(), "next_actions": self.actions.tolist(),
             "diverged": self.diverged, "config": config_record(self.config),
         }
 
-    def set_state(self, states: AgentState, host: dict) -> None:
+    def set_counters(self, host: dict) -> None:
+        """Take ``counters``' part of a checkpoint back."""
         self.diverged = list(host.get("diverged", self.diverged))
         for i, at in enumerate(self.diverged):
             if at is not None:
                 self.tracker.freeze(i)
-        self.states = place(states, self.mesh)
         self.t = int(host["t"])
         self.wall_before = float(host.get("wall_s", 0.0))
         self.tracker.set_state(host)
+
+    def set_state(self, states: AgentState, host: dict) -> None:
+        self.set_counters(host)
+        self.states = place(states, self.mesh)
         self.obs = self.envs.set_state(host)
         if not np.array_equal(self.obs, np.asarray(host["obs"], np.float32)):
             raise RuntimeError("resumed environments do not match the checkpoint's observations")
