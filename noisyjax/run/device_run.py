@@ -9,7 +9,6 @@ same ``EpisodeTracker`` and hooks as the host loop, so ``episodes.csv``, ``metri
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Sequence
 
 import jax
@@ -31,9 +30,8 @@ from noisyjax.run.engine import (
     init_state,
     make_agent,
 )
-from noisyjax.run.hooks import Hook
-from noisyjax.run.loop import RunFiles, TrainResult, _compile, _Run, drive
-from noisyjax.run.signals import STOP
+from noisyjax.run.hooks import Hook, NoStopwatch
+from noisyjax.run.loop import RunFiles, TrainResult, _compile, _Run, drive, step_loop
 
 
 class _Envs:
@@ -119,24 +117,11 @@ class _DeviceRun(_Run):
 
 
 def _device_loop(run: _DeviceRun, files: RunFiles | None, hooks: list[Hook], log_times: list):
-    """The chunks up to the budget, the solve (with ``stop_when_solved``, at a chunk's end),
-    Ctrl-C (at a chunk's end) or the divergence of every agent; then the last checkpoint."""
-    c = run.config
-    with STOP as flag:
-        interrupted = flag.stop
-        bounds = iter(chunk_bounds(c, run.t))
-        while not (interrupted or run.done()):
-            _, t1 = next(bounds)
-            run.advance(t1, hooks)
-            if run.t % c.log_every == 0:
-                run.log(hooks, log_times)
-            if run.t % c.checkpoint_every == 0:
-                run.checkpoint(files, hooks)
-            if flag.stop:
-                interrupted = True
-        wall = time.perf_counter() - run.t_start
-        run.checkpoint(files, hooks)
-    return interrupted, wall
+    """The host loop's ``step_loop`` with one chunk per turn: a stop (the budget, the solve with
+    ``stop_when_solved``, Ctrl-C) takes effect at the end of the chunk in progress."""
+    bounds = iter(chunk_bounds(run.config, run.t))
+    return step_loop(run, files, hooks, NoStopwatch(), log_times,
+                     advance=lambda: run.advance(next(bounds)[1], hooks))
 
 
 def train_device(

@@ -296,18 +296,24 @@ class _Run:
         return self.states
 
 
-def _loop(
-    run: _Run, files: RunFiles | None, hooks: list[Hook], watch: Stopwatch, log_times: list
+def step_loop(
+    run: _Run, files: RunFiles | None, hooks: list[Hook], watch: Stopwatch, log_times: list,
+    advance: Callable[[], None] | None = None,
 ) -> tuple[bool, float]:
     """Step until the budget, the solve (with ``stop_when_solved``), Ctrl-C or the divergence of
     every agent, then write the last checkpoint (Ctrl-C during it only sets the flag). Returns
-    ``(interrupted, loop seconds)``."""
+    ``(interrupted, loop seconds)``. ``advance``: moves ``run.t`` on (None: one env step of the
+    host loop; the jitted engine passes one chunk)."""
     c = run.config
+    if advance is None:
+        def advance():
+            run.agent_step(run.env_step(hooks, watch), watch)
+
     with STOP as flag:
         interrupted = flag.stop  # Ctrl-C during start-up or compilation
         while not (interrupted or run.done()):
             watch.begin(run.t + 1)
-            run.agent_step(run.env_step(hooks, watch), watch)
+            advance()
             if run.t % c.log_every == 0:
                 run.log(hooks, log_times)
                 watch.lap("logging")
@@ -361,7 +367,7 @@ def train(
     run = _Run(config, seeds, envs, agent, _compile(agent, mesh), mesh)
     watch = stopwatch or NoStopwatch()
     return drive(run, overrides, files, progress, hooks, evaluate_at_end,
-                 lambda r, f, h, times: _loop(r, f, h, watch, times))
+                 lambda r, f, h, times: step_loop(r, f, h, watch, times))
 
 
 def drive(run: _Run, overrides: list[dict], files: RunFiles | None, progress: bool, hooks: Sequence[Hook],
