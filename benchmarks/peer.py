@@ -30,9 +30,10 @@ from typing import Any
 from benchmarks.report import command_line, header, machine_info, markdown_table, package_versions, run_record
 from experiments.common import fail, parse
 
-DEFAULT_PEER_PYTHON = Path("/work/venv-rejax/bin/python")
+# ../venv-rejax: a venv beside the checkout
+DEFAULT_PEER_PYTHON = Path(__file__).resolve().parents[2] / "venv-rejax" / "bin" / "python"
 VENV_COMMAND = (
-    'python3 -m venv /work/venv-rejax && /work/venv-rejax/bin/pip install "rejax==0.1.3" "gymnax<1"'
+    'python3 -m venv ../venv-rejax && ../venv-rejax/bin/pip install "rejax==0.1.3" "gymnax<1"'
 )
 WORKER = Path(__file__).with_name("peer_rejax.py")
 

@@ -1,6 +1,6 @@
 """rejax's DQN on gymnax CartPole-v1, timed: the worker ``benchmarks.peer`` runs in rejax's own venv.
 
-    /work/venv-rejax/bin/python benchmarks/peer_rejax.py --seeds 8 --total-steps 50000 [--core 0]
+    ../venv-rejax/bin/python benchmarks/peer_rejax.py --seeds 8 --total-steps 50000 [--core 0]
 
 It builds ``rejax.DQN`` with the given settings, jits ``jax.vmap(algo.train)`` over ``--seeds`` keys,
 calls it once to compile, then times a second full call, and prints one JSON line: aggregate env
