@@ -92,3 +92,41 @@ def test_envpool_run_evaluates_on_gymnasium_and_refuses_resume(tmp_path, capsys)
     assert call(lunar.main, ["--resume", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --resume is not supported for envpool:LunarLander-v3")
+
+
+
+def test_ctrl_c_stops_the_engine_at_a_chunk_end_with_a_checkpoint(tmp_path):
+    """SIGINT to a real gymnax run (a budget it cannot finish first): it stops at the end of the
+    chunk in progress, writes a checkpoint there and exits 130 within seconds. (That resuming it
+    is exact is tested in-process: tests/run/test_engine.py.)"""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "run"
+    argv = [*FLAGS, "--env", "gymnax:CartPole-v1", "--total-steps", "100000000", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.lunar", *argv], cwd=root,
+                            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        latest, deadline = out / "checkpoints" / "LATEST", time.monotonic() + 120
+        while not latest.exists() or latest.read_text() == "step_0000000000":
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert took < 30, f"{took:.1f} s from SIGINT to exit"
+    s = summary(out)
+    assert s["status"] == "interrupted" and s["env_steps"] % 200 == 0
+    assert latest.read_text() == f"step_{s['env_steps']:010d}"
+    assert "Resume with: python -m experiments.lunar --resume" in err
