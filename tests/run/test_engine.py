@@ -197,11 +197,19 @@ def test_device_evaluation_is_reproducible_and_on_fresh_episodes():
     assert len(result.agents[0].eval_returns) == 2 and all(r >= 8 for r in result.agents[0].eval_returns)
 
 
-@pytest.mark.parametrize("name", ["DeepSea-bsuite", "Catch-bsuite"])
-def test_grid_envs_store_bool_observations(name):
-    config = dataclasses.replace(CARTPOLE, env=f"gymnax:{name}", total_steps=200)
+@pytest.mark.parametrize("name, shape", [("DeepSea-bsuite", (64,)), ("Catch-bsuite", (50,)),
+                                         ("Breakout-MinAtar", (10, 10, 4))])
+def test_grid_and_image_envs_store_bool_observations(name, shape):
+    """0/1 grids are stored as bool (flattened for DeepSea and Catch; MinAtar's images keep their
+    shape and go through the conv torso), and the run trains on them."""
+    config = dataclasses.replace(CARTPOLE, env=f"gymnax:{name}", total_steps=300)
     result = train(config, [0], evaluate_at_end=False)
-    assert result.states.replay.data.obs.dtype == jnp.bool_ and result.agents[0].returns
+    obs = result.states.replay.data.obs
+    assert obs.dtype == jnp.bool_ and obs.shape == (1, CARTPOLE.buffer_size, *shape)
+    params = np.asarray(result.states.learner.params)
+    assert int(result.states.learner.updates[0]) > 0 and np.isfinite(params).all()
+    if name.endswith("MinAtar"):
+        assert "conv" in result.agent.param_tree(result.states.learner.params[0])["params"]
 
 
 @pytest.mark.parametrize("policy", ["mean", "noisy", "frozen"])
