@@ -43,7 +43,9 @@ class Config:
     """NoisyNet-DQN settings. Sizes count env steps of ONE agent unless they say otherwise."""
 
     env: str = "LunarLander-v3"
-    """Gymnasium id: a Box observation and a Discrete action space."""
+    """Env id with a Discrete action space: a gymnasium id (or module:Id) runs on the host loop;
+    gymnax:<name> (e.g. gymnax:Breakout-MinAtar, gymnax:DeepSea-bsuite?size=20) and
+    envpool:<name> run on the jitted engine (docs/engine.md)."""
     total_steps: int = 250_000
     """Env steps per agent; the run stops there."""
     stop_when_solved: bool = False
