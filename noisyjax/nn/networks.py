@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from noisyjax.nn.conv import SliceConv
 from noisyjax.nn.noisy import NoisyDense, noise_size, unit_normals
 
 CONV_FEATURES = 16
@@ -22,8 +23,8 @@ class QNetwork(nn.Module):
 
     ``obs_rank`` is the rank of one observation (leading axes are batch axes): 1 gives the MLP on
     ``obs [..., obs_dim]``; 3 gives image observations ``[..., H, W, C]`` the MinAtar torso
-    first: one plain (never noisy) ``nn.Conv`` of ``CONV_FEATURES`` 3x3 filters, stride 1,
-    'VALID' padding, ReLU, flattened to ``[..., (H - 2) * (W - 2) * 16]``, then the same dense
+    first: one plain (never noisy) convolution (``SliceConv``) of ``CONV_FEATURES`` 3x3 filters,
+    stride 1, 'VALID' padding, ReLU, flattened to ``[..., (H - 2) * (W - 2) * 16]``, then the same dense
     layers. The input is cast to float32 first, so bool or uint8 observations work.
 
     ``noise_key=None`` gives the mean weights (deterministic evaluation). Otherwise ONE normal draw
@@ -110,8 +111,7 @@ class QNetwork(nn.Module):
         x = obs
         if self.obs_rank == 3:
             self.torso_size(obs_shape)  # checks the image is at least as large as the kernel
-            kernel = (CONV_KERNEL, CONV_KERNEL)
-            x = nn.relu(nn.Conv(CONV_FEATURES, kernel, strides=1, padding="VALID", name="conv")(x))
+            x = nn.relu(SliceConv(CONV_FEATURES, CONV_KERNEL, name="conv")(x))
             x = x.reshape(x.shape[:-3] + (-1,))  # [..., H', W', 16] -> [..., H' * W' * 16]
         for i, width in enumerate(self.hidden_sizes):
             x = nn.relu(layer(x, width, i, f"hidden_{i}"))

@@ -457,3 +457,21 @@ def test_mlp_unchanged_by_the_conv_torso():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     with pytest.raises(ValueError, match="rank"):
         net.layer_shapes(IMAGE)
+
+
+def test_slice_conv_is_xlas_valid_convolution_with_nn_convs_parameters():
+    """SliceConv gives nn.Conv's output (VALID, stride 1) to float32 rounding, from the same
+    parameters, initialised bitwise as nn.Conv initialises them."""
+    import flax.linen as nn
+
+    from noisyjax.nn.conv import SliceConv
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 10, 9, 4))
+    ours, theirs = SliceConv(16, 3), nn.Conv(16, (3, 3), strides=1, padding="VALID")
+    p = ours.init(jax.random.PRNGKey(1), x)
+    q = theirs.init(jax.random.PRNGKey(1), x)
+    for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(q)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    y = ours.apply(p, x)
+    assert y.shape == (5, 8, 7, 16)
+    np.testing.assert_allclose(np.asarray(y), np.asarray(theirs.apply(p, x)), rtol=1e-5, atol=1e-5)
