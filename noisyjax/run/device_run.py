@@ -50,10 +50,9 @@ class _DeviceRun(_Run):
     def __init__(self, config: Config, seeds: list[int], denv, agent, mesh):
         self.carry: EngineState | None = None
         self.denv = denv
-        self.threshold = denv.threshold if config.solve_threshold is None else float(config.solve_threshold)
         super().__init__(config, seeds, _Envs(denv), agent, _compile(agent, mesh), mesh)
-        self.tracker.threshold = self.threshold
-        self.chunk = compile_chunk(agent, denv, self.threshold, config.log_every, mesh)
+        # the base class's tracker already holds the threshold (solve_threshold knows device ids)
+        self.chunk = compile_chunk(agent, denv, self.tracker.threshold, config.log_every, mesh)
 
     # The base class reads and writes the agents' states as ``states``: they live in the carry.
     @property
