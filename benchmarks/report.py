@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from typing import Any
 
 from noisyjax.io.rundir import versions
@@ -70,3 +71,17 @@ def markdown_table(columns: list[str], rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
+
+
+# Runs a module with the process already pinned to one core (before JAX starts any thread), without
+# forking a multithreaded parent through a preexec hook.
+_PINNED = (
+    "import os, runpy, sys; core = int(sys.argv.pop(1)); module = sys.argv.pop(1); "
+    "hasattr(os, 'sched_setaffinity') and os.sched_setaffinity(0, {core}); "
+    "runpy.run_module(module, run_name='__main__', alter_sys=True)"
+)
+
+
+def pinned_command(module: str, core: int, args: list[str]) -> list[str]:
+    """The argv that runs ``python -m <module> <args>`` pinned to CPU ``core`` from its start."""
+    return [sys.executable, "-c", _PINNED, str(core), module, *args]

@@ -29,7 +29,15 @@ from pathlib import Path
 import numpy as np
 import tyro
 
-from benchmarks.report import command_line, header, machine_info, markdown_table, package_versions, run_record
+from benchmarks.report import (
+    command_line,
+    header,
+    machine_info,
+    markdown_table,
+    package_versions,
+    pinned_command,
+    run_record,
+)
 from experiments.common import EXIT_INTERRUPTED, fail, new_run_dir, parse
 from noisyjax.analysis.stats import median_to_solve
 from noisyjax.config import Config
@@ -41,13 +49,6 @@ SECONDS_TARGET = 180.0
 # last-100 mean above 15: the quick run exercises the solved path and stops there.
 QUICK = {"env": "CartPole-v1", "total_steps": 4_000, "warmup_steps": 3_000, "eval_episodes": 3,
          "solve_threshold": 15.0}
-# Starts experiments.lunar with the process already pinned to one core (before JAX starts any
-# thread), without forking a multithreaded parent through a preexec hook.
-PINNED = (
-    "import os, runpy, sys; core = int(sys.argv.pop(1)); "
-    "hasattr(os, 'sched_setaffinity') and os.sched_setaffinity(0, {core}); "
-    "runpy.run_module('experiments.lunar', run_name='__main__', alter_sys=True)"
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,8 +98,9 @@ def run_seeds(seeds: list[int], flags: list[str], out: Path, cores: list[int], q
             for core in cores:
                 if core not in running and pending:
                     seed = pending.pop(0)
-                    cmd = [sys.executable, "-c", PINNED, str(core), "--seed", str(seed),
-                           "--stop-when-solved", "--quiet", "--out", str(out / f"seed{seed}"), *flags]
+                    cmd = pinned_command("experiments.lunar", core, [
+                        "--seed", str(seed), "--stop-when-solved", "--quiet", "--out", str(out / f"seed{seed}"),
+                        *flags])
                     running[core] = (subprocess.Popen(cmd), seed)
             time.sleep(0.2)
             for core, (proc, seed) in list(running.items()):

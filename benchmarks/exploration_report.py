@@ -1,0 +1,466 @@
+"""The report of ``benchmarks.exploration``: per-seed scores read from the cells' sweep folders,
+rliable's intervals (``noisyjax.analysis.intervals``), the figures, and the markdown document.
+
+Scores of one agent: the final return (mean of its last 100 training episodes at the budget), the
+area under its learning curve (its trailing-100 mean return averaged over ``GRID_POINTS`` env
+steps spread evenly over the budget), its steps to the task's threshold. Aggregates over tasks use
+min-max normalised scores: 0 is the mean return of the episodes that ended during the uniform-random
+warm-up (over every agent of the task), 1 is the task's solve threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.report import (  # noqa: E402
+    CORE_PACKAGES,
+    command_line,
+    header,
+    machine_info,
+    markdown_table,
+    package_versions,
+)
+from noisyjax.analysis.figures import SIGMA_PREFIX, read_columns, read_episodes, save, style_steps_axis  # noqa: E402
+from noisyjax.analysis.intervals import (  # noqa: E402
+    curve_intervals,
+    improvement_probability,
+    iqm_intervals,
+    performance_profiles,
+)
+from noisyjax.analysis.stats import curve_on_grid, median_to_solve  # noqa: E402
+
+GRID_POINTS = 40
+READING_MARK = "<!-- reading: the text below this line is kept when the study rewrites this file -->"
+PACKAGES = (*CORE_PACKAGES, "gymnax", "envpool", "rliable", "arch", "scipy")
+
+
+@dataclasses.dataclass
+class CellData:
+    """One cell's agents: their episodes, sigma logs and summaries, in seed order."""
+
+    task: object  # benchmarks.exploration.Task
+    method: object  # benchmarks.exploration.Method
+    seeds: list[int]
+    end_steps: list[np.ndarray]
+    returns: list[np.ndarray]
+    sigma_steps: list[np.ndarray]
+    sigma: list[dict[str, np.ndarray]]  # per agent: layer -> mean |sigma| at sigma_steps
+    solved_at: list[int | None]
+    evals: list[float | None]
+    warmup: int
+    threshold: float
+    wall_time: float
+    steps_per_sec: float
+    command: str
+
+
+def read_cell(cell, out: Path) -> CellData:
+    """The finished sweep folder of ``cell`` as arrays."""
+    folder = cell.folder(out)
+    cfg = json.loads((folder / "config.json").read_text())
+    summary = json.loads((folder / "summary.json").read_text())
+    data = CellData(cell.task, cell.method, list(cfg["seeds"]), [], [], [], [], [], [],
+                    int(cfg["config"]["warmup_steps"]), float("nan"), float(summary["wall_time_s"]),
+                    float(summary["aggregate_steps_per_sec"]), cell.command(out))
+    for name in cfg["agent_dirs"]:
+        agent = folder / name
+        steps, rets = read_episodes(agent / "episodes.csv")
+        data.end_steps.append(steps)
+        data.returns.append(rets)
+        _, cols = read_columns(agent / "metrics.csv")
+        data.sigma_steps.append(cols.get("env_step", np.zeros(0)))
+        data.sigma.append({k[len(SIGMA_PREFIX):]: v for k, v in cols.items() if k.startswith(SIGMA_PREFIX)})
+        s = json.loads((agent / "summary.json").read_text())
+        data.solved_at.append(s["steps_to_solve"])
+        data.evals.append((s.get("final_eval") or {}).get("mean"))
+        data.threshold = float(s["solve_threshold"])
+    return data
+
+
+def final_returns(d: CellData) -> np.ndarray:
+    """Mean of each agent's last 100 training returns at the budget: ``[seeds]``."""
+    return np.array([r[-100:].mean() if r.size else np.nan for r in d.returns])
+
+
+def grid(budget: int) -> np.ndarray:
+    """``GRID_POINTS`` env steps spread evenly over ``(0, budget]``."""
+    return np.linspace(budget / GRID_POINTS, budget, GRID_POINTS)
+
+
+def curves(d: CellData) -> np.ndarray:
+    """Each agent's trailing-100 mean return on ``grid`` (NaN before its first episode): ``[seeds, points]``."""
+    g = grid(d.task.total_steps)
+    return np.stack([curve_on_grid(s, r, g) for s, r in zip(d.end_steps, d.returns)])
+
+
+def areas(d: CellData) -> np.ndarray:
+    """Area under each agent's learning curve per env step (the mean of ``curves`` over the points
+    it has a value at): ``[seeds]``."""
+    c = curves(d)
+    return np.array([np.nanmean(row) if np.isfinite(row).any() else np.nan for row in c])
+
+
+def random_return(cells: list[CellData]) -> float:
+    """Mean return of the episodes that ended during the uniform-random warm-up, over every
+    agent of ``cells`` (one task): the 0 of its normalised scores."""
+    rets = [r[s <= d.warmup] for d in cells for s, r in zip(d.end_steps, d.returns)]
+    rets = np.concatenate(rets) if rets else np.zeros(0)
+    return float(rets.mean()) if rets.size else float("nan")
+
+
+def _ci(point: float, ci: tuple[float, float], fmt: str = "{:.1f}") -> str:
+    return f"{fmt.format(point)} [{fmt.format(ci[0])}, {fmt.format(ci[1])}]"
+
+
+def _verdict(p: float, ci: tuple[float, float]) -> str:
+    if ci[0] > 0.5:
+        return "better"
+    if ci[1] < 0.5:
+        return "worse"
+    return "within the interval"
+
+
+def analyse(data: dict[tuple[str, str], CellData], tasks, methods, baseline: str, reps: int) -> dict:
+    """Every number of the report, as plain lists and floats (``results.json``)."""
+    res: dict = {"tasks": {}, "aggregate": {}, "reps": reps}
+    norm_final: dict[str, list[np.ndarray]] = {m.name: [] for m in methods}
+    norm_auc: dict[str, list[np.ndarray]] = {m.name: [] for m in methods}
+    for t in tasks:
+        cells = [data[t.name, m.name] for m in methods]
+        lo, hi = random_return(cells), cells[0].threshold
+        finals = {m.name: final_returns(data[t.name, m.name])[:, None] for m in methods}
+        aucs = {m.name: areas(data[t.name, m.name])[:, None] for m in methods}
+        f_pt, f_ci = iqm_intervals(finals, reps)
+        a_pt, a_ci = iqm_intervals(aucs, reps)
+        entry = {"random_return": lo, "threshold": hi, "budget": t.total_steps, "methods": {}}
+        for m in methods:
+            d = data[t.name, m.name]
+            entry["methods"][m.name] = {
+                "seeds": d.seeds, "final": finals[m.name][:, 0].tolist(), "auc": aucs[m.name][:, 0].tolist(),
+                "steps_to_solve": d.solved_at, "eval": d.evals,
+                "final_iqm": [f_pt[m.name], *f_ci[m.name]], "auc_iqm": [a_pt[m.name], *a_ci[m.name]],
+                "solved": int(sum(s is not None for s in d.solved_at)),
+                "median_steps_to_solve": _finite(median_to_solve(d.solved_at)),
+                "wall_time_s": d.wall_time, "steps_per_sec": d.steps_per_sec,
+            }
+            norm_final[m.name].append((finals[m.name][:, 0] - lo) / (hi - lo))
+            norm_auc[m.name].append((aucs[m.name][:, 0] - lo) / (hi - lo))
+        entry["improvement"] = {
+            m.name: {key: _poi(scores[m.name], scores[baseline], reps)
+                     for key, scores in (("final", finals), ("auc", aucs))}
+            for m in methods if m.name != baseline
+        }
+        res["tasks"][t.name] = entry
+    nf = {k: np.stack(v, axis=1) for k, v in norm_final.items()}  # [runs, tasks]
+    na = {k: np.stack(v, axis=1) for k, v in norm_auc.items()}
+    f_pt, f_ci = iqm_intervals(nf, reps)
+    a_pt, a_ci = iqm_intervals(na, reps)
+    res["aggregate"] = {
+        "final_iqm": {k: [f_pt[k], *f_ci[k]] for k in nf},
+        "auc_iqm": {k: [a_pt[k], *a_ci[k]] for k in na},
+        "improvement": {m.name: {"final": _poi(nf[m.name], nf[baseline], reps),
+                                 "auc": _poi(na[m.name], na[baseline], reps)}
+                        for m in methods if m.name != baseline},
+        "normalised_final": {k: v.tolist() for k, v in nf.items()},
+    }
+    return res
+
+
+def _poi(x: np.ndarray, y: np.ndarray, reps: int) -> list[float]:
+    p, ci = improvement_probability(x, y, reps)
+    return [p, *ci]
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+# ------------------------------------------------------------------------------------------- figures
+def _colors(methods) -> dict[str, str]:
+    cmap = plt.get_cmap("tab10")
+    return {m.name: cmap(i) for i, m in enumerate(methods)}
+
+
+def plot_curves(data, tasks, methods, reps: int, path: Path) -> Path:
+    """Per task, the IQM over seeds of the trailing-100 return, with rliable's 95% band."""
+    cols = min(3, len(tasks))
+    rows = -(-len(tasks) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    colors = _colors(methods)
+    for ax, t in zip(axes.flat, tasks):
+        g = grid(t.total_steps)
+        pts, bands = curve_intervals({m.name: curves(data[t.name, m.name])[:, None, :] for m in methods},
+                                     max(100, reps // 10))
+        for m in methods:
+            ax.plot(g, pts[m.name], color=colors[m.name], lw=1.8, label=m.label)
+            ax.fill_between(g, bands[m.name][0], bands[m.name][1], color=colors[m.name], alpha=0.18, lw=0)
+        ax.axhline(data[t.name, methods[0].name].threshold, color="0.4", ls=":", lw=1)
+        ax.set_title(t.name)
+        ax.set_ylabel("return (trailing 100)")
+        style_steps_axis(ax)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(methods)), frameon=False)
+    fig.suptitle("IQM over seeds of the trailing-100 return, 95% stratified-bootstrap band (rliable); "
+                 "dotted: threshold", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+    return save(fig, path)
+
+
+def plot_profiles(res, methods, reps: int, path: Path) -> Path:
+    """rliable's performance profile of the normalised final scores over every task and seed."""
+    from rliable import plot_utils
+
+    scores = {m.name: np.asarray(res["aggregate"]["normalised_final"][m.name]) for m in methods}
+    taus = np.linspace(min(-0.25, np.nanmin([v.min() for v in scores.values()])),
+                       max(1.25, np.nanmax([v.max() for v in scores.values()])), 61)
+    prof, band = performance_profiles(scores, taus, max(100, reps // 10))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    colors = _colors(methods)
+    plot_utils.plot_performance_profiles(prof, taus, performance_profile_cis=band, ax=ax,
+                                         colors=colors, xlabel="normalised final score (tau)")
+    ax.legend([plt.Line2D([], [], color=colors[m.name]) for m in methods], [m.label for m in methods],
+              loc="upper right", fontsize=8)
+    ax.set_title("Performance profile over all tasks and seeds (0 = random, 1 = threshold)", fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def plot_iqm(res, tasks, methods, path: Path) -> Path:
+    """rliable's interval plot: IQM of the normalised final score per task and over all tasks."""
+    from rliable import plot_utils
+
+    names = [t.name for t in tasks] + ["all tasks"]
+    points, intervals = {}, {}
+    for m in methods:
+        rows = [res["tasks"][t.name]["methods"][m.name]["final_iqm"] for t in tasks]
+        lo = [res["tasks"][t.name]["random_return"] for t in tasks]
+        hi = [res["tasks"][t.name]["threshold"] for t in tasks]
+        vals = [[(v - a) / (b - a) for v in r] for r, a, b in zip(rows, lo, hi)]
+        vals.append(res["aggregate"]["final_iqm"][m.name])
+        points[m.label] = np.array([v[0] for v in vals])
+        intervals[m.label] = np.array([[v[1] for v in vals], [v[2] for v in vals]])
+    fig, _ = plot_utils.plot_interval_estimates(
+        points, intervals, metric_names=names, algorithms=[m.label for m in methods],
+        colors={m.label: c for m, c in zip(methods, _colors(methods).values())},
+        xlabel="IQM of the normalised final score", subfigure_width=2.6, max_ticks=3,
+    )
+    return save(fig, path)
+
+
+def plot_improvement(res, methods, baseline_label: str, path: Path) -> Path:
+    """rliable's plot of P(NoisyNet variant > epsilon-greedy) on the final score, over all tasks."""
+    from rliable import plot_utils
+
+    agg = res["aggregate"]["improvement"]
+    labels = {m.name: m.label.split(" (")[0] for m in methods}
+    pts = {f"{labels[k]}|epsilon-greedy": v["final"][0] for k, v in agg.items()}
+    cis = {f"{labels[k]}|epsilon-greedy": np.array(v["final"][1:]) for k, v in agg.items()}
+    ax = plot_utils.plot_probability_of_improvement(pts, cis, pair_separator="|", figsize=(6, 0.6 + 0.5 * len(pts)))
+    ax.set_title("P(X > epsilon-greedy), final score, all tasks; 95% interval", fontsize=9)
+    fig = ax.get_figure()
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def plot_sigma(data, tasks, methods, path: Path) -> Path:
+    """Mean |sigma| per noisy layer over training, every seed (thin) and their mean (thick)."""
+    noisy = [m for m in methods if m.name != "epsilon"]
+    layers = sorted({k for t in tasks for m in noisy for s in data[t.name, m.name].sigma for k in s})
+    fig, axes = plt.subplots(len(tasks), max(1, len(layers)), figsize=(3.6 * max(1, len(layers)),
+                             2.5 * len(tasks)), squeeze=False)
+    colors = _colors(methods)
+    for r, t in enumerate(tasks):
+        for c, layer in enumerate(layers):
+            ax = axes[r, c]
+            for m in noisy:
+                d = data[t.name, m.name]
+                runs = [(st, s[layer]) for st, s in zip(d.sigma_steps, d.sigma) if layer in s]
+                for st, v in runs:
+                    ax.plot(st, v, color=colors[m.name], lw=0.5, alpha=0.35)
+                if runs:
+                    n = min(len(v) for _, v in runs)
+                    ax.plot(runs[0][0][:n], np.mean([v[:n] for _, v in runs], axis=0), color=colors[m.name],
+                            lw=2, label=m.label)
+            ax.set_title(f"{t.name}: {layer}", fontsize=9)
+            ax.set_ylabel("mean |sigma|")
+            style_steps_axis(ax)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(noisy), frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------- document
+def write_report(cells, out: Path, doc: Path, argv: list[str], study: dict, reps: int, *, quick: bool) -> None:
+    """Read every cell, compute, plot, and write ``doc`` (keeping its reading section) plus
+    ``<doc folder>/results.json``."""
+    from benchmarks.exploration import BASELINE
+
+    tasks = list(dict.fromkeys(c.task for c in cells))
+    methods = list(dict.fromkeys(c.method for c in cells))
+    data = {(c.task.name, c.method.name): read_cell(c, out) for c in cells}
+    res = analyse(data, tasks, methods, BASELINE, reps)
+    figs = doc.with_suffix("")
+    figs.mkdir(parents=True, exist_ok=True)
+    files = {
+        "curves": plot_curves(data, tasks, methods, reps, figs / "curves.png"),
+        "iqm": plot_iqm(res, tasks, methods, figs / "iqm.png"),
+        "profiles": plot_profiles(res, methods, reps, figs / "profiles.png"),
+        "improvement": plot_improvement(res, methods, "epsilon-greedy", figs / "improvement.png"),
+        "sigma": plot_sigma(data, tasks, methods, figs / "sigma.png"),
+    }
+    command = command_line("benchmarks.exploration", argv)
+    versions = package_versions(PACKAGES)
+    record = {"command": command, "versions": versions, "study": study, **res,
+              "commands": {f"{c.task.name}/{c.method.name}": c.command(out) for c in cells}}
+    (figs / "results.json").write_text(json.dumps(record, indent=1, default=_json_default))
+    kept = ""
+    if doc.is_file():
+        old = doc.read_text()
+        if READING_MARK in old:
+            kept = old.split(READING_MARK, 1)[1]
+    text = render(res, data, tasks, methods, files, doc, command, versions, study, out, quick)
+    doc.write_text(text + "\n" + READING_MARK + (kept if kept else "\n"))
+
+
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(type(x))
+
+
+def _steps(x) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def render(res, data, tasks, methods, files, doc: Path, command, versions, study, out, quick) -> str:
+    """The markdown of the report (everything above the reading section)."""
+    parts = study.get("parts", [])
+    wall = sum(p["wall_time_s"] for p in parts)
+    lines = [
+        "# Exploration: NoisyNet against epsilon-greedy DQN" if not quick else "# Exploration study (quick)",
+        "",
+        "Generated by `python -m benchmarks.exploration`"
+        + (" --quick: a plumbing check that concludes nothing." if quick else
+           "; everything above the reading section at the end is rewritten when it runs again."),
+        "",
+        header("Run", command, versions, machine_info()).replace("## Run\n\n", ""),
+        f"- wall time of the study: {wall / 60:.1f} min in {len(parts)} part(s) "
+        f"({', '.join(_part(p) for p in parts)})",
+        f"- results folder (every raw episode: `<task>/<method>/agent*/episodes.csv`): `{out}`",
+        f"- intervals: rliable {versions.get('rliable')}, percentile stratified bootstrap, {res['reps']:,} "
+        f"resamples ({max(100, res['reps'] // 10):,} for the curves and profiles), 95%",
+        "",
+        "## Tasks and budgets",
+        "",
+        "Each (task, method) cell is one vmapped sweep of seeds "
+        f"{', '.join(map(str, data[tasks[0].name, methods[0].name].seeds))} on the jitted engine "
+        "with the default settings (`experiments.sweep --agent-axis vmap`); only the exploration "
+        "flags differ between methods. Scores are normalised per task: 0 is the mean return of the "
+        "episodes that ended during the uniform-random warm-up (all agents of the task), 1 the threshold.",
+        "",
+        markdown_table(
+            ["task", "env id", "reward", "budget (env steps)", "threshold", "random return (norm. 0)", "note"],
+            [[t.name, f"`{t.env}`", t.reward, f"{t.total_steps:,}", f"{res['tasks'][t.name]['threshold']:g}",
+              f"{res['tasks'][t.name]['random_return']:.3g}", t.note] for t in tasks]),
+        "",
+        markdown_table(["method", "flags"], [[m.label, f"`{' '.join(m.flags)}`" if m.flags else "(defaults)"]
+                                              for m in methods]),
+        "",
+        "## Results per task",
+        "",
+        "Final: mean of the last 100 training returns at the budget. AUC: the trailing-100 return "
+        f"averaged over {GRID_POINTS} points spread evenly over the budget. Both as IQM over seeds "
+        "[95% interval]. Median steps to solve counts an unsolved seed as never. Evaluation: "
+        "greedy on the mean weights, 20 episodes per seed, mean over seeds (a cross-check).",
+        "",
+    ]
+    rows = []
+    for t in tasks:
+        for m in methods:
+            e = res["tasks"][t.name]["methods"][m.name]
+            evals = [v for v in e["eval"] if v is not None]
+            rows.append([t.name, m.label, f"{e['solved']}/{len(e['seeds'])}",
+                         _steps(e["median_steps_to_solve"]) if e["median_steps_to_solve"] else "never",
+                         _ci(e["final_iqm"][0], e["final_iqm"][1:], _fmt(t)),
+                         _ci(e["auc_iqm"][0], e["auc_iqm"][1:], _fmt(t)),
+                         _fmt(t).format(np.mean(evals)) if evals else "-",
+                         f"{e['wall_time_s']:.0f} s, {e['steps_per_sec']:,.0f}"])
+    lines += [markdown_table(["task", "method", "solved", "median steps to solve", "final (IQM)", "AUC (IQM)",
+                              "evaluation", "cell wall time, env steps/s"], rows), ""]
+    lines += ["## Probability of improvement over epsilon-greedy", "",
+              "rliable's `probability_of_improvement` P(X > epsilon-greedy) over seeds [95% interval]; "
+              "0.5 means no difference. The verdict says whether the interval lies above 0.5 (better), "
+              "below (worse), or contains it.", ""]
+    rows = []
+    for t in [*tasks, None]:
+        imp = res["aggregate"]["improvement"] if t is None else res["tasks"][t.name]["improvement"]
+        for m in methods:
+            if m.name not in imp:
+                continue
+            f, a = imp[m.name]["final"], imp[m.name]["auc"]
+            rows.append(["all tasks" if t is None else t.name, m.label,
+                         f"{_ci(f[0], f[1:], '{:.2f}')} {_verdict(f[0], f[1:])}",
+                         f"{_ci(a[0], a[1:], '{:.2f}')} {_verdict(a[0], a[1:])}"])
+    lines += [markdown_table(["task", "method X", "P(X > eps), final", "P(X > eps), AUC"], rows), ""]
+    agg = res["aggregate"]
+    lines += ["## Over all tasks", "", "IQM over every (task, seed) of the normalised score, stratified bootstrap "
+              "over seeds within each task.", "",
+              markdown_table(["method", "final (IQM, normalised)", "AUC (IQM, normalised)"],
+                             [[m.label, _ci(agg["final_iqm"][m.name][0], agg["final_iqm"][m.name][1:], "{:.2f}"),
+                               _ci(agg["auc_iqm"][m.name][0], agg["auc_iqm"][m.name][1:], "{:.2f}")]
+                              for m in methods]), ""]
+    rel = {k: v.relative_to(doc.parent).as_posix() for k, v in files.items()}
+    lines += ["## Figures", "",
+              f"![learning curves]({rel['curves']})", "",
+              f"![IQM per task]({rel['iqm']})", "",
+              f"![performance profiles]({rel['profiles']})", "",
+              f"![probability of improvement]({rel['improvement']})", "",
+              "Mean |sigma| per noisy layer over training (the paper's figure 3 analysis), every seed "
+              "thin and their mean thick:", "",
+              f"![sigma]({rel['sigma']})", ""]
+    lines += ["## What the data says", "", *verdicts(res, tasks, methods), ""]
+    lines += ["## The cells' commands", "", "Each cell is this command (run by the study pinned to one core):",
+              "", "```", *(data[t.name, m.name].command for t in tasks for m in methods), "```", ""]
+    return "\n".join(lines)
+
+
+def _part(p: dict) -> str:
+    return f"{p['wall_time_s'] / 60:.1f} min ending {p['ended']}"
+
+
+def _fmt(task) -> str:
+    return "{:.2f}" if task.name.startswith("DeepSea") else "{:.1f}"
+
+
+def verdicts(res, tasks, methods) -> list[str]:
+    """One line per task (and over all tasks) stating, from the intervals only, where each NoisyNet
+    variant is better, worse, or not distinguishable from epsilon-greedy on the final score."""
+    out = []
+    for t in [*tasks, None]:
+        imp = res["aggregate"]["improvement"] if t is None else res["tasks"][t.name]["improvement"]
+        parts = []
+        for m in methods:
+            if m.name not in imp:
+                continue
+            f = imp[m.name]["final"]
+            parts.append(f"{m.label.split(' (')[0]} {_verdict(f[0], f[1:])} "
+                         f"(P = {f[0]:.2f} [{f[1]:.2f}, {f[2]:.2f}])")
+        if t is None:
+            out.append(f"- **All tasks** (normalised final score): {'; '.join(parts)}.")
+        else:
+            e = res["tasks"][t.name]["methods"]
+            solved = ", ".join(f"{k} {v['solved']}/{len(v['seeds'])}" for k, v in e.items())
+            out.append(f"- **{t.name}** (final score, vs epsilon-greedy): {'; '.join(parts)}. Solved: {solved}.")
+    return out
