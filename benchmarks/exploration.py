@@ -113,8 +113,9 @@ class Args:
     """Only these tasks (repeatable; default: all)."""
     report_only: bool = False
     """Write the report from the finished cells; train nothing."""
-    reps: int = 50_000
-    """Bootstrap resamples of each rliable interval (curves use a tenth of them)."""
+    reps: int | None = None
+    """Bootstrap resamples of each rliable interval (curves and profiles use half as many);
+    default 2,000 (200 with --quick)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,13 +210,19 @@ def check_cell_settings(cell: Cell, out: Path) -> None:
              "give another --out, or move that folder away")
 
 
+def move_aside(folder: Path) -> Path:
+    """Rename a cell folder that cannot resume to ``<name>.incomplete-N`` (the first N free), so
+    that nothing already written is lost; returns the new path."""
+    n = 1
+    while folder.with_name(f"{folder.name}.incomplete-{n}").exists():
+        n += 1
+    return folder.rename(folder.with_name(f"{folder.name}.incomplete-{n}"))
+
+
 def _start(cell: Cell, out: Path, state: str, core: int, log: Path) -> subprocess.Popen:
     folder = cell.folder(out)
     if state == "redo":
-        n = 1
-        while folder.with_name(f"{folder.name}.incomplete-{n}").exists():
-            n += 1
-        folder.rename(folder.with_name(f"{folder.name}.incomplete-{n}"))
+        move_aside(folder)
     if state == "resume":
         args = ["--resume", str(folder), "--quiet"]
     else:
@@ -223,7 +230,8 @@ def _start(cell: Cell, out: Path, state: str, core: int, log: Path) -> subproces
         args = [*cell.flags(), "--out", str(folder)]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as f:
-        f.write(f"$ {cell.command(out) if state != 'resume' else 'python -m experiments.sweep ' + ' '.join(args)}\n")
+        shown = cell.command(out) if state != "resume" else " ".join(["python -m experiments.sweep", *args])
+        f.write(f"$ {shown}\n")
         f.flush()
         return subprocess.Popen(pinned_command("experiments.sweep", core, args), stdout=f, stderr=f)
 
@@ -248,7 +256,8 @@ def run_cells(cells: list[Cell], out: Path, cores: list[int]) -> list[Cell]:
                     cell, state = todo.pop(0)
                     verb = {"resume": "resuming", "redo": "restarting"}.get(state, "starting")
                     print(f"[{_clock(t0)}] {verb} {cell.name} on core {core}", file=sys.stderr)
-                    proc = _start(cell, out, state, core, out / "logs" / f"{cell.task.name}-{cell.method.name}.log")
+                    log = out / "logs" / f"{cell.task.name}-{cell.method.name}.log"
+                    proc = _start(cell, out, state, core, log)
                     running[core] = (proc, cell, time.perf_counter())
             time.sleep(0.5)
             for core, (proc, cell, started) in list(running.items()):
@@ -290,8 +299,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or Path("runs/exploration-quick" if args.quick else "runs/exploration")
     doc = args.doc or (out / "exploration.md" if args.quick else Path("docs/exploration.md"))
-    if args.reps < 100:
-        fail(f"--reps {args.reps} is too few for a 95% interval; use at least 100 (rliable's default is 50,000)")
+    reps = args.reps if args.reps is not None else (200 if args.quick else 2_000)
+    if reps < 100:
+        fail(f"--reps {reps} is too few for a 95% interval; use at least 100 (rliable uses 50,000)")
     cells = plan(args.quick, args.tasks)
     try:
         from noisyjax.analysis.intervals import require_rliable
@@ -333,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.exploration_report import write_report
 
     study_time = _record_wall_time(out, time.perf_counter() - t0, args.report_only or not ran)
-    write_report(cells, out, doc, argv, study_time, args.reps, quick=args.quick)
+    write_report(cells, out, doc, argv, study_time, reps, quick=args.quick)
     print(f"wrote {doc} (figures and results.json in {doc.with_suffix('')})", file=sys.stderr)
     return 0
 

@@ -122,23 +122,19 @@ def mean_curve_returns(g: GroupResult, grid: np.ndarray) -> np.ndarray:
 
 
 def iqm_with_ci(x: np.ndarray) -> tuple[float, float, float]:
-    """IQM of ``x [seeds]`` and its 95% percentile-bootstrap interval."""
-    from noisyjax.analysis.stats import bootstrap_ci, iqm
+    """IQM of ``x [seeds]`` and rliable's 95% bootstrap interval of it."""
+    from noisyjax.analysis.intervals import iqm_intervals
 
-    lo, hi = bootstrap_ci(x, iqm, seed=0)
-    return iqm(x), lo, hi
+    point, ci = iqm_intervals({"x": np.asarray(x)[:, None]})
+    return point["x"], *ci["x"]
 
 
-def iqm_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """IQM(a) - IQM(b) and its 95% bootstrap interval (seeds resampled in pairs: seed k of both
-    methods shares its env reset seeds)."""
-    from noisyjax.analysis.stats import bootstrap_ci, iqm
+def improvement(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """rliable's probability of improvement P(a > b) over seeds ``[seeds]`` and its 95% interval."""
+    from noisyjax.analysis.intervals import improvement_probability
 
-    def diff(x, axis):
-        return iqm(np.take(x, 0, axis=-1), axis=axis) - iqm(np.take(x, 1, axis=-1), axis=axis)
-
-    lo, hi = bootstrap_ci(np.stack([a, b], axis=1), diff, seed=0)
-    return iqm(a) - iqm(b), lo, hi
+    p, (lo, hi) = improvement_probability(np.asarray(a)[:, None], np.asarray(b)[:, None])
+    return p, lo, hi
 
 
 def sigma_table(g: GroupResult) -> tuple[list[str], list[list[str]]]:
@@ -166,31 +162,30 @@ def sigma_table(g: GroupResult) -> tuple[list[str], list[list[str]]]:
     return columns, rows
 
 
-def _compare(what: str, diff: tuple[float, float, float], n: int, steps: int) -> str:
-    d, lo, hi = diff
-    ci = f"95% CI {lo:+.0f} to {hi:+.0f}"
-    if lo > 0:
-        return f"{what}: NoisyNet's IQM is {abs(d):.0f} above epsilon-greedy's ({ci}, which excludes 0)."
-    if hi < 0:
-        return f"{what}: NoisyNet's IQM is {abs(d):.0f} below epsilon-greedy's ({ci}, which excludes 0)."
-    return (f"{what}: NoisyNet's IQM minus epsilon-greedy's is {d:+.0f}, but the {ci} includes 0, "
-            f"so {n} seeds per method at {steps:,} env steps do not resolve it.")
+def _compare(what: str, poi: tuple[float, float, float], n: int, steps: int) -> str:
+    p, lo, hi = poi
+    ci = f"P(NoisyNet > epsilon-greedy) = {p:.2f}, 95% CI {lo:.2f} to {hi:.2f}"
+    if lo > 0.5:
+        return f"{what}: NoisyNet is better ({ci}, above 0.5)."
+    if hi < 0.5:
+        return f"{what}: NoisyNet is worse ({ci}, below 0.5)."
+    return f"{what}: {ci} includes 0.5, so {n} seeds per method at {steps:,} env steps do not resolve it."
 
 
-def verdict(diff_final: tuple[float, float, float], diff_mean: tuple[float, float, float],
+def verdict(poi_final: tuple[float, float, float], poi_mean: tuple[float, float, float],
             solved: tuple[int, int], n: int, steps: int) -> str:
-    """Plain words from the numbers: what the IQM differences and their intervals say."""
-    lo, hi = diff_final[1], diff_final[2]
-    if lo > 0:
+    """Plain words from the numbers: what the probabilities of improvement and their intervals say."""
+    lo, hi = poi_final[1], poi_final[2]
+    if lo > 0.5:
         head = "NoisyNet helps here."
-    elif hi < 0:
+    elif hi < 0.5:
         head = "NoisyNet does worse than epsilon-greedy here."
     else:
         head = "This run does not show that NoisyNet helps (or hurts) here."
     return " ".join([
         head,
-        _compare("Final return", diff_final, n, steps),
-        _compare("Mean return over the whole run", diff_mean, n, steps),
+        _compare("Final return", poi_final, n, steps),
+        _compare("Mean return over the whole run", poi_mean, n, steps),
         f"Seeds solved within {steps:,} env steps: NoisyNet {solved[0]}/{n}, epsilon-greedy {solved[1]}/{n}.",
         *(["With fewer than 10 seeds per method the percentile bootstrap is too narrow: read these "
            "intervals as optimistic."] if n < 10 else []),
@@ -227,8 +222,8 @@ def report(groups: list[GroupResult], meta: dict, threshold: float | None) -> tu
             "config": dataclasses.asdict(g.config),
         }
     n = len(groups[0].seeds)
-    diff_final = iqm_difference(finals[0], finals[1])
-    diff_mean = iqm_difference(means[0], means[1])
+    diff_final = improvement(finals[0], finals[1])
+    diff_mean = improvement(means[0], means[1])
     solved = tuple(sum(s is not None for s in g.solved_at) for g in groups)
     words = verdict(diff_final, diff_mean, solved, n, steps)
     table = markdown_table(
@@ -242,8 +237,9 @@ def report(groups: list[GroupResult], meta: dict, threshold: float | None) -> tu
         f"{n} seeds per method, {steps:,} env steps per agent, agent axis {meta['agent_axis']}, "
         f"--cpu-cores {meta['cpu_cores']}; "
         f"final return = mean of the last 100 training episodes; solved = last-100 mean >= "
-        f"{threshold if threshold is not None else 'n/a'}. Intervals: 95% percentile bootstrap over seeds "
-        "(noisyjax.analysis.stats.bootstrap_ci, 2,000 resamples).",
+        f"{threshold if threshold is not None else 'n/a'}. Intervals: rliable's 95% percentile bootstrap "
+        "over seeds "
+        "(noisyjax.analysis.intervals, 2,000 resamples).",
         "",
         table,
         "",
@@ -256,8 +252,8 @@ def report(groups: list[GroupResult], meta: dict, threshold: float | None) -> tu
         "Plots: sweep_returns.png, sweep_solved.png, sweep_sigma.png.",
         "",
     ]
-    numbers["difference_final_iqm"] = list(diff_final)
-    numbers["difference_mean_curve_iqm"] = list(diff_mean)
+    numbers["improvement_final"] = list(diff_final)
+    numbers["improvement_mean_curve"] = list(diff_mean)
     numbers["verdict"] = words
     return "\n".join(lines), numbers
 

@@ -99,8 +99,8 @@ def run_seeds(seeds: list[int], flags: list[str], out: Path, cores: list[int], q
                 if core not in running and pending:
                     seed = pending.pop(0)
                     cmd = pinned_command("experiments.lunar", core, [
-                        "--seed", str(seed), "--stop-when-solved", "--quiet", "--out", str(out / f"seed{seed}"),
-                        *flags])
+                        "--seed", str(seed), "--stop-when-solved", "--quiet",
+                        "--out", str(out / f"seed{seed}"), *flags])
                     running[core] = (subprocess.Popen(cmd), seed)
             time.sleep(0.2)
             for core, (proc, seed) in list(running.items()):

@@ -74,3 +74,11 @@ def pytest_sessionfinish(session, exitstatus):
     """The controller (not an xdist worker) removes the session's compilation cache."""
     if not hasattr(session.config, "workerinput"):
         shutil.rmtree(_session_cache_dir(), ignore_errors=True)
+
+
+def call(main, argv: list[str]) -> int:
+    """Exit status of an entry point's ``main(argv)``, whether it returns it or raises SystemExit."""
+    try:
+        return main(argv)
+    except SystemExit as exit_:
+        return exit_.code

@@ -1,23 +1,19 @@
-"""Aggregate statistics of learning curves (pure numpy): moving averages, steps-to-solve, curves on a
-common env-step grid, the interquartile mean and percentile-bootstrap confidence intervals.
+"""Statistics of learning curves that rliable does not provide (pure numpy): moving averages,
+steps-to-solve, curves on a common env-step grid, the fraction of runs solved. Interval estimates
+(IQM, bootstrap, probability of improvement) are rliable's: ``noisyjax.analysis.intervals``.
 
 Conventions follow the training loop: an agent "solves" the task at the env step of the first
 episode after which the mean of its last ``window`` episode returns (exactly ``window`` of them)
-is >= the threshold, tested by the loop's own ``noisyjax.run.episodes.is_solved``; and Agarwal
-et al. (2021, "Deep RL at the edge of the statistical precipice", rliable) for the interquartile
-mean and the bootstrap.
+is >= the threshold, tested by the loop's own ``noisyjax.run.episodes.is_solved``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from noisyjax.run.episodes import WINDOW, is_solved
-
-# Elements of one [chunk, runs, points] array of resamples in ``bootstrap_ci`` (about 32 MB of float64).
-_BOOT_CHUNK_ELEMENTS = 4_000_000
 
 
 def _check_window(window: int) -> None:
@@ -89,74 +85,6 @@ def curve_on_grid(end_steps, returns, grid, window: int = WINDOW) -> np.ndarray:
     seen = idx >= 0
     out[seen] = curve[idx[seen]]
     return out
-
-
-def iqm(x, axis: int | None = None):
-    """Interquartile mean: the mean of the middle 50% of the values, ignoring NaNs.
-
-    Same convention as ``scipy.stats.trim_mean(x, 0.25)`` (and rliable): with n values sorted,
-    ``k = floor(n / 4)`` are cut from each end and the remaining ``n - 2k`` averaged (so [1..8] gives
-    mean(3, 4, 5, 6) = 4.5; n <= 3 gives the plain mean). NaNs are dropped first, per slice.
-    ``axis=None`` reduces all values to a float; an int axis removes that axis from the shape. A slice
-    with no non-NaN values gives NaN.
-    """
-    a = np.asarray(x, dtype=np.float64)
-    if axis is None:
-        a = a.reshape(-1)
-        axis = 0
-    a = np.sort(np.moveaxis(a, axis, -1), axis=-1)  # NaNs sort last
-    n = np.sum(~np.isnan(a), axis=-1, keepdims=True)
-    cut = n // 4
-    pos = np.arange(a.shape[-1])
-    keep = (pos >= cut) & (pos < n - cut)
-    kept = np.sum(np.where(keep, a, 0.0), axis=-1)
-    count = (n - 2 * cut)[..., 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(count > 0, kept / np.maximum(count, 1), np.nan)
-    return float(out) if out.ndim == 0 else out
-
-
-def bootstrap_ci(
-    samples,
-    statistic: Callable = np.mean,
-    *,
-    n_boot: int = 2000,
-    ci: float = 0.95,
-    seed: int = 0,
-):
-    """Percentile-bootstrap confidence interval of ``statistic`` over the first axis of ``samples``.
-
-    ``samples``: ``[runs]`` or ``[runs, ...]`` (e.g. ``[runs, points]`` for curves on a grid); runs
-    are resampled with replacement, jointly for all points, ``n_boot`` times, by a
-    ``np.random.default_rng(seed)`` (same inputs and seed, same interval). ``statistic(a, axis=1)``
-    reduces a ``[boots, runs, ...]`` array over runs (np.mean, np.median, ``iqm``, np.nanmean, ...).
-    Returns ``(low, high)``: floats for ``[runs]``, arrays ``[...]`` otherwise, the
-    ``(1 - ci) / 2`` and ``(1 + ci) / 2`` percentiles of the resampled statistic. A point where any
-    resampled statistic is NaN (e.g. np.mean of samples containing NaN) gets NaN bounds. One run
-    gives the degenerate interval ``(statistic, statistic)``.
-    """
-    if not 0.0 < ci < 1.0:
-        raise ValueError(f"ci must be in (0, 1), got {ci}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    a = np.asarray(samples, dtype=np.float64)
-    if a.ndim == 0 or a.shape[0] == 0:
-        raise ValueError("samples needs at least one run along the first axis")
-    runs = a.shape[0]
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, runs, size=(n_boot, runs))
-    per_boot = max(1, a.size)
-    chunk = max(1, _BOOT_CHUNK_ELEMENTS // per_boot)
-    stats = np.concatenate(
-        [np.asarray(statistic(a[idx[i : i + chunk]], axis=1), dtype=np.float64)
-         for i in range(0, n_boot, chunk)],
-        axis=0,
-    )
-    tail = 100.0 * (1.0 - ci) / 2.0
-    low, high = np.percentile(stats, [tail, 100.0 - tail], axis=0)
-    if low.ndim == 0:
-        return float(low), float(high)
-    return low, high
 
 
 def median_to_solve(values: Sequence[float | None]) -> float:

@@ -1,5 +1,6 @@
 """PNG plots comparing configurations across seeds, read from the agents' CSV logs: ``plot_sweep``
-(mean and IQM return with a bootstrap band, fraction of seeds solved, noise scale per noisy layer).
+(mean return, and with the ``analysis`` extra the IQM with rliable's 95% band; fraction of seeds
+solved; noise scale per noisy layer).
 
 Uses matplotlib's non-interactive "Agg" backend, like ``noisyjax.analysis.plots`` (one run's plots).
 """
@@ -32,14 +33,26 @@ from noisyjax.analysis.figures import (  # noqa: E402
     save,
     style_steps_axis,
 )
-from noisyjax.analysis.stats import (  # noqa: E402
-    WINDOW,
-    bootstrap_ci,
-    curve_on_grid,
-    fraction_solved,
-    iqm,
-    steps_to_solve,
-)
+from noisyjax.analysis.stats import WINDOW, curve_on_grid, fraction_solved, steps_to_solve  # noqa: E402
+from noisyjax.run.env_ids import MissingExtra  # noqa: E402
+
+BAND_REPS = 1_000
+"""rliable resamples of the IQM band of ``sweep_returns.png`` (about 1.5 s per configuration)."""
+
+
+def _iqm_band(c: np.ndarray):
+    """rliable's IQM over seeds and its 95% band at each point of ``c [seeds, points]``, or None
+    without the analysis extra."""
+    from noisyjax.analysis.intervals import curve_intervals, require_rliable
+
+    try:
+        require_rliable()
+    except MissingExtra:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # arch's deprecation notice about RandomState
+        point, band = curve_intervals({"c": c[:, None, :]}, reps=BAND_REPS)
+    return point["c"], band["c"]
 
 
 def _last_logged_step(agent_dir: Path, steps: np.ndarray) -> float:
@@ -55,6 +68,7 @@ def _plot_sweep_returns(runs, colors, grid, threshold, out_png: Path) -> Path:
     ylabel = f"mean return of last {WINDOW} episodes"
     fig, ax = plt.subplots(figsize=(9, 5))
     any_curve = False
+    banded = False
     for (label, seeds), color in zip(runs.items(), colors):
         curves = [curve_on_grid(s, r, grid, WINDOW) for s, r in seeds if s.size]
         if not curves:
@@ -64,19 +78,24 @@ def _plot_sweep_returns(runs, colors, grid, threshold, out_png: Path) -> Path:
         c = np.stack(curves)  # [seeds, points]; NaN before a seed's first episode
         mean = c.mean(axis=0)  # NaN until every seed has finished an episode
         shown = np.isfinite(mean)
-        middle = np.where(shown, iqm(c, axis=0), np.nan)
         n_text = f"n={len(curves)}" if len(curves) == len(seeds) else f"{len(curves)}/{len(seeds)} seeds"
         ax.plot(grid, mean, lw=2, color=color, label=f"{label} ({n_text})")
-        ax.plot(grid, middle, lw=1.3, ls="--", color=color)
-        if len(curves) > 1:
-            low, high = bootstrap_ci(c, np.mean, seed=0)
-            ax.fill_between(grid, low, high, where=shown, color=color, alpha=0.18, lw=0)
+        band = _iqm_band(c) if len(curves) > 1 else None
+        if band is not None:
+            banded = True
+            ax.plot(grid, np.where(shown, band[0], np.nan), lw=1.3, ls="--", color=color)
+            ax.fill_between(grid, band[1][0], band[1][1], where=shown, color=color, alpha=0.18, lw=0)
+        elif len(curves) > 1:  # no analysis extra: every seed, thin, instead of an interval
+            for row in c:
+                ax.plot(grid, row, lw=0.5, alpha=0.3, color=color)
     handles, labels = ax.get_legend_handles_labels()
-    extra = [
-        (Line2D([], [], color="0.3", lw=2), "mean across seeds"),
-        (Line2D([], [], color="0.3", lw=1.3, ls="--"), "IQM across seeds (= mean for < 4 seeds)"),
-        (Patch(color="0.3", alpha=0.18), "95% bootstrap CI of the mean"),
-    ]
+    extra = [(Line2D([], [], color="0.3", lw=2), "mean across seeds")]
+    if banded:
+        extra += [(Line2D([], [], color="0.3", lw=1.3, ls="--"), "IQM across seeds (rliable)"),
+                  (Patch(color="0.3", alpha=0.18), "95% stratified-bootstrap CI of the IQM (rliable)")]
+    elif any(len(seeds) > 1 for seeds in runs.values()):
+        extra.append((Line2D([], [], color="0.3", lw=0.5, alpha=0.5),
+                      'each seed (IQM and intervals: pip install -e ".[analysis]")'))
     if threshold is not None:
         ax.axhline(threshold, ls="-.", lw=1.2, color="black", alpha=0.7)
         extra.append((Line2D([], [], color="black", alpha=0.7, lw=1.2, ls="-."), f"solved ({threshold:g})"))
@@ -172,8 +191,9 @@ def plot_sweep(
     last step any agent logged; a seed's trailing-100 return is held after its last episode.
 
     - ``sweep_returns.png``: per configuration, the mean across seeds of the trailing-100 return (solid;
-      drawn once every seed with episodes has finished one), a 95% percentile-bootstrap band across
-      seeds (2+ seeds) and the IQM across seeds (dashed, same colour); the threshold line if given.
+      drawn once every seed with episodes has finished one); with 2+ seeds and the ``analysis``
+      extra, rliable's IQM across seeds (dashed, same colour) and its 95% stratified-bootstrap band
+      (each seed as a thin line without the extra); the threshold line if given.
       Seeds without finished episodes are left out of the curves (the legend says how many).
     - ``sweep_solved.png`` (only when ``threshold`` is not None): fraction of seeds solved (all seeds;
       one without episodes counts as unsolved) against env steps.

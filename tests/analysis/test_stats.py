@@ -6,10 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from noisyjax.analysis.stats import (
-    bootstrap_ci,
     curve_on_grid,
     fraction_solved,
-    iqm,
     median_to_solve,
     moving_average,
     steps_to_solve,
@@ -95,109 +93,6 @@ def test_curve_on_grid_nan_before_first_episode_then_step_function():
 def test_curve_on_grid_without_episodes_is_all_nan():
     got = curve_on_grid([], [], grid=[0, 50, 100])
     assert got.shape == (3,) and np.isnan(got).all()
-
-
-# ---------------------------------------------------------------------------------------------------- iqm
-
-
-def test_iqm_of_one_to_eight():
-    # 8 items: trim floor(8/4) = 2 from each end -> mean(3, 4, 5, 6) = 4.5
-    assert iqm(np.arange(1, 9)) == pytest.approx(4.5)
-
-
-def test_iqm_ignores_an_outlier():
-    # sorted [1, 2, 3, 4, 5, 6, 7, 1000]: the outlier is trimmed -> mean(3, 4, 5, 6) = 4.5
-    assert iqm([5, 1, 1000, 3, 2, 7, 4, 6]) == pytest.approx(4.5)
-    assert np.mean([5, 1, 1000, 3, 2, 7, 4, 6]) == pytest.approx(128.5)
-
-
-def test_iqm_small_counts_and_odd_counts():
-    assert iqm([7.0]) == 7.0
-    assert iqm([1.0, 2.0, 9.0]) == pytest.approx(4.0)  # n=3: floor(3/4)=0 trimmed
-    assert iqm([1, 2, 3, 4, 100]) == pytest.approx(3.0)  # n=5: trim 1 each end -> mean(2, 3, 4)
-
-
-def test_iqm_ignores_nans_and_reduces_an_axis():
-    x = np.array([[1, 2, 3, 4, 5, 6, 7, 8], [nan, 1, 2, 3, 4, nan, nan, nan], [nan] * 8])
-    got = iqm(x, axis=1)
-    np.testing.assert_allclose(got, [4.5, 2.5, nan])  # row 2: [1, 2, 3, 4] -> mean(2, 3)
-    np.testing.assert_allclose(iqm(x[:2].T, axis=0), [4.5, 2.5])
-
-
-def test_iqm_matches_scipy_trim_mean():
-    scipy_stats = pytest.importorskip("scipy.stats")
-    rng = np.random.default_rng(3)
-    for n in range(1, 25):
-        x = rng.standard_cauchy(n)
-        assert iqm(x) == pytest.approx(scipy_stats.trim_mean(x, 0.25))
-    x = rng.normal(size=(9, 6))
-    np.testing.assert_allclose(iqm(x, axis=0), scipy_stats.trim_mean(x, 0.25, axis=0))
-
-
-# ---------------------------------------------------------------------------------------------- bootstrap
-
-
-def test_bootstrap_ci_brackets_true_mean():
-    # a fixed sample (a 95% interval misses the true mean for ~1 sample in 20; this one is covered)
-    x = np.random.default_rng(0).normal(loc=3.0, scale=1.0, size=200)
-    low, high = bootstrap_ci(x)
-    assert isinstance(low, float) and isinstance(high, float)
-    assert low < 3.0 < high
-    assert low < x.mean() < high
-    assert high - low == pytest.approx(2 * 1.96 / np.sqrt(200), rel=0.25)  # normal-theory width
-
-
-def test_bootstrap_ci_coverage_is_about_95_percent():
-    # 400 independent normal data sets of 50 runs, one per column: ~95% of the intervals cover the mean
-    data = np.random.default_rng(0).normal(loc=3.0, scale=2.0, size=(50, 400))
-    low, high = bootstrap_ci(data, n_boot=1000)
-    coverage = np.mean((low < 3.0) & (3.0 < high))
-    assert 0.88 < coverage < 0.99
-
-
-def test_bootstrap_ci_is_deterministic_for_a_seed():
-    x = np.random.default_rng(1).normal(size=30)
-    assert bootstrap_ci(x, seed=5) == bootstrap_ci(x, seed=5)
-    assert bootstrap_ci(x, seed=5) != bootstrap_ci(x, seed=6)
-
-
-def test_bootstrap_ci_narrows_with_more_samples():
-    rng = np.random.default_rng(2)
-    lo_small, hi_small = bootstrap_ci(rng.normal(size=20))
-    lo_big, hi_big = bootstrap_ci(rng.normal(size=500))
-    # width ~ 1/sqrt(n): about 5x narrower
-    assert hi_big - lo_big < (hi_small - lo_small) / 3
-
-
-def test_bootstrap_ci_degenerate_cases():
-    assert bootstrap_ci([2.5]) == (2.5, 2.5)
-    assert bootstrap_ci([4.0, 4.0, 4.0]) == (4.0, 4.0)
-    with pytest.raises(ValueError):
-        bootstrap_ci([])
-
-
-def test_bootstrap_ci_vectorised_over_points_equals_per_point():
-    curves = np.random.default_rng(4).normal(size=(10, 300)).cumsum(axis=1)  # [runs, points]
-    low, high = bootstrap_ci(curves, n_boot=500, seed=3)
-    assert low.shape == high.shape == (300,)
-    mean = curves.mean(axis=0)
-    assert np.all(low <= mean) and np.all(mean <= high)
-    for j in (0, 123, 299):  # same seed -> same resampled runs for every point
-        assert bootstrap_ci(curves[:, j], n_boot=500, seed=3) == pytest.approx((low[j], high[j]))
-
-
-def test_bootstrap_ci_with_iqm_statistic():
-    curves = np.random.default_rng(5).normal(size=(12, 7))
-    low, high = bootstrap_ci(curves, iqm, n_boot=300)
-    assert low.shape == (7,)
-    assert np.all(low <= high)
-    assert bootstrap_ci(curves[:, 2], iqm, n_boot=300) == pytest.approx((low[2], high[2]))
-
-
-def test_bootstrap_ci_nan_point_gives_nan_bounds():
-    curves = np.array([[1.0, nan], [2.0, 5.0], [3.0, 6.0]])
-    low, high = bootstrap_ci(curves, n_boot=200)
-    assert np.isfinite(low[0]) and np.isnan(low[1]) and np.isnan(high[1])
 
 
 # ------------------------------------------------------------------------------------------ fraction_solved

@@ -9,20 +9,13 @@ import importlib.util
 import json
 
 import pytest
+from conftest import call
 
 from benchmarks import engine as bench_engine
 from benchmarks import learning as bench_learning
 from benchmarks import profile as profile_step
 from benchmarks import solve as bench_solve
 from benchmarks import throughput as bench_throughput
-
-
-def call(main, argv: list[str]) -> int:
-    """Exit status of ``main(argv)``, whether it returns it or raises SystemExit."""
-    try:
-        return main(argv)
-    except SystemExit as exit_:
-        return exit_.code
 
 
 def test_bench_throughput_quick_writes_its_table(tmp_path, capsys):

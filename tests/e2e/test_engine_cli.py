@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import call
 
 from experiments import evaluate, lunar, sweep
 
@@ -24,11 +25,6 @@ RUN_FILES = {
 pytestmark = pytest.mark.e2e
 
 
-def call(main, argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exit_:
-        return exit_.code
 
 
 def summary(folder: Path) -> dict:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import jax
 import pytest
+from conftest import call
 
 from benchmarks import step as bench_step
 from benchmarks import sweep as bench_sweep
@@ -53,12 +54,6 @@ POLICIES = ["mean", "noisy", "frozen"]
 # helpers
 
 
-def call(main, argv: list[str]) -> int:
-    """Exit status of ``main(argv)``, whether it returns it or raises SystemExit."""
-    try:
-        return main(argv)
-    except SystemExit as exit_:
-        return exit_.code
 
 
 def refused(main, argv: list[str], capsys) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import call
 
 from experiments import common, evaluate, lunar, sweep
 from noisyjax.analysis import plots
@@ -142,11 +143,6 @@ def one_error(err: str) -> str:
     return errors[0]
 
 
-def call(main, argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exit_:
-        return exit_.code
 
 
 def refused(main, argv: list[str], capsys) -> str:
