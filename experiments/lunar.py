@@ -50,7 +50,7 @@ class Args:
     config: tyro.conf.OmitArgPrefixes[Config] = Config()
     preset: PresetName = "none"
     """Start from a named bundle of settings (rainbow-lite: noisy + double + dueling + PER +
-    3-step returns); other flags override it."""
+    3-step returns; rainbow: rainbow-lite with the C51 head); other flags override it."""
     seed: int = 0
     """Seed of the agent (network init, noise, replay sampling) and of its environment; in
     [0, 2**32)."""

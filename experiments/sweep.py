@@ -67,7 +67,7 @@ class Args:
     config: tyro.conf.OmitArgPrefixes[Config] = Config()
     preset: PresetName = "none"
     """Start from a named bundle of settings (rainbow-lite: noisy + double + dueling + PER +
-    3-step returns); other flags override it."""
+    3-step returns; rainbow: rainbow-lite with the C51 head); other flags override it."""
     seeds: str = "0-4"
     """Seeds: a range and/or list, e.g. 0-9 or 0,3,5; each in [0, 2**32), at most 1,000,000
     agents in all (seeds x grid points)."""

@@ -20,7 +20,7 @@ EvalPolicy = Literal["mean", "noisy", "frozen"]
 noise draw per episode (Stoix)."""
 AgentAxis = Literal["map", "vmap"]
 CpuCores = Literal["one", "all"]
-PresetName = Literal["none", "rainbow-lite"]
+PresetName = Literal["none", "rainbow-lite", "rainbow"]
 """Named bundles of settings (``--preset``); "none" is the plain defaults."""
 
 EVAL_POLICIES: tuple[str, ...] = get_args(EvalPolicy)
@@ -65,6 +65,16 @@ class Config:
     """Dueling head (value + advantage streams)."""
     double_q: Annotated[bool, tyro.conf.arg(aliases=("--double",))] = True
     """Double Q-learning: the online net (its own noise) selects the next action."""
+    distributional: bool = False
+    """C51 head (Bellemare et al. 2017): a categorical return distribution per action on
+    num_atoms atoms from v_min to v_max, trained by cross-entropy to the projected target."""
+    num_atoms: int = 51
+    """C51: atoms of the support (at least 2)."""
+    v_min: float = -300.0
+    """C51: lowest atom. LunarLander-v3's episode returns lie within about [-300, 300] (a crash
+    scores -100 plus shaping, a landing 200-300), and a discounted return lies inside them."""
+    v_max: float = 300.0
+    """C51: highest atom (above v_min)."""
 
     learning_rate: float = 2e-3
     """Adam step size at the first update."""
@@ -190,6 +200,10 @@ def validate(c: Config) -> None:
     ]:
         if not 0.0 <= getattr(c, name) <= 1.0:
             _fail(name, getattr(c, name), "must be in [0, 1]")
+    if c.num_atoms < 2:
+        _fail("num_atoms", c.num_atoms, "must be at least 2 (a support needs two ends)")
+    if not c.v_min < c.v_max:
+        _fail("v_min", c.v_min, f"must be below v_max={c.v_max}")
     if c.n_step >= c.buffer_size:
         _fail("n_step", c.n_step, f"must be smaller than buffer_size={c.buffer_size}")
     if c.batch_size > c.buffer_size:
@@ -218,6 +232,7 @@ _INT_LIMITS: dict[str, tuple[int, str]] = {
 PRESETS: dict[str, dict] = {
     "none": {},
     "rainbow-lite": dict(noisy=True, double_q=True, dueling=True, per=True, n_step=3),
+    "rainbow": dict(noisy=True, double_q=True, dueling=True, per=True, n_step=3, distributional=True),
 }
 """The settings of each ``PresetName`` (``--preset NAME``); flags given with a preset override
 its values."""

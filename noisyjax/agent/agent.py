@@ -25,6 +25,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from noisyjax.agent.axis import over_agents
+from noisyjax.agent.distributional import categorical_loss, categorical_target, expected_q, support
 from noisyjax.agent.losses import td_error, td_loss
 from noisyjax.agent.optimizer import (
     default_optimizer,
@@ -91,7 +92,14 @@ class Agent:
             sigma0=c.sigma0,
             dueling=c.dueling,
             obs_rank=len(self.obs_shape),
+            num_atoms=c.num_atoms if c.distributional else 1,
         )
+
+    @property
+    def support(self) -> jax.Array | None:
+        """C51's atoms ``[num_atoms]`` (``Config.v_min`` to ``v_max``); None without the head."""
+        c = self.config
+        return support(c.num_atoms, c.v_min, c.v_max) if c.distributional else None
 
     @functools.cached_property
     def _unravel(self) -> Callable:
@@ -140,7 +148,13 @@ class Agent:
 
     def q_values(self, params: jax.Array, obs: jax.Array, key: jax.Array | None) -> jax.Array:
         """``obs [..., *obs_shape]`` (any dtype) ``-> Q [..., actions]`` for flat ``params
-        [num_params]``; ``key=None`` means mean weights."""
+        [num_params]``; ``key=None`` means mean weights. With the C51 head, Q is the expectation
+        of each action's distribution over the support."""
+        out = self.network.apply(self.param_tree(params), obs, key)
+        return out if self.support is None else expected_q(out, self.support)
+
+    def logits(self, params: jax.Array, obs: jax.Array, key: jax.Array | None) -> jax.Array:
+        """C51 only: ``obs [..., *obs_shape] -> logits [..., actions, atoms]`` (``q_values``' key)."""
         return self.network.apply(self.param_tree(params), obs, key)
 
     def epsilon(self, step: jax.Array, hp: HParams) -> jax.Array:
@@ -182,23 +196,26 @@ class Agent:
     def learn_with_errors(
         self, learner: Learner, batch: Batch, keys: jax.Array, hp: HParams
     ) -> tuple[Learner, jax.Array]:
-        """``learn``, also returning the TD errors ``[batch]`` of the update (for priorities)."""
+        """``learn``, also returning each sample's priority signal ``[batch]`` (for PER): the TD
+        error, or with the C51 head the per-sample cross-entropy."""
         c = self.config
         k_online, k_target, k_select = keys[0], keys[1], keys[2]
-        discount_t = batch.discount
-        q_t_target = self.q_values(learner.target_params, batch.next_obs, k_target)
         q_t_select = None
         if c.double_q:
             q_t_select = self.q_values(learner.params, batch.next_obs, k_select)
+        if c.distributional:
+            loss_fn = self._categorical_loss_fn(learner, batch, k_online, k_target, q_t_select)
+        else:
+            q_t_target = self.q_values(learner.target_params, batch.next_obs, k_target)
 
-        def loss_fn(params):
-            q_tm1 = self.q_values(params, batch.obs, k_online)  # [batch, actions]
-            errors = jax.vmap(td_error)(
-                q_tm1, batch.action, batch.reward, discount_t, q_t_target, q_t_select
-            )
-            q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=1)
-            loss = td_loss(errors, c.loss, batch.weight, hp.huber_delta)
-            return loss, (jnp.mean(q_taken), errors)
+            def loss_fn(params):
+                q_tm1 = self.q_values(params, batch.obs, k_online)  # [batch, actions]
+                errors = jax.vmap(td_error)(
+                    q_tm1, batch.action, batch.reward, batch.discount, q_t_target, q_t_select
+                )
+                q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=1)
+                loss = td_loss(errors, c.loss, batch.weight, hp.huber_delta)
+                return loss, (jnp.mean(q_taken), errors)
 
         (loss, (mean_q, errors)), grads = jax.value_and_grad(loss_fn, has_aux=True)(learner.params)
         steps, opt_state = self.make_optimizer(hp).update(grads, learner.opt_state, learner.params)
@@ -213,6 +230,25 @@ class Agent:
         m = learner.metrics
         metrics = Metrics(m.loss_sum + loss, m.q_sum + mean_q, m.count + 1)
         return Learner(params, target, opt_state, updates, metrics), errors
+
+    def _categorical_loss_fn(self, learner: Learner, batch: Batch, k_online, k_target, q_t_select):
+        """C51's loss of the online params: the mean (importance-weighted) cross-entropy to the
+        projected target, built with the target net's distribution at the selector's action."""
+        z = self.support
+        logits_t = self.logits(learner.target_params, batch.next_obs, k_target)  # [batch, A, N]
+        select_axis = None if q_t_select is None else 0
+        targets = jax.vmap(categorical_target, in_axes=(0, 0, 0, None, select_axis))(
+            batch.reward, batch.discount, logits_t, z, q_t_select
+        )
+
+        def loss_fn(params):
+            logits_tm1 = self.logits(params, batch.obs, k_online)
+            ce = jax.vmap(categorical_loss)(logits_tm1, batch.action, targets)  # [batch]
+            q_taken = jnp.take_along_axis(expected_q(logits_tm1, z), batch.action[:, None], axis=1)
+            loss = jnp.mean(ce if batch.weight is None else batch.weight * ce)
+            return loss, (jnp.mean(q_taken), ce)
+
+        return loss_fn
 
     def update_due(self, step: jax.Array, size: jax.Array) -> jax.Array:
         """Whether an update follows the ``step``-th transition (counters shared by all agents)."""

@@ -33,6 +33,11 @@ class QNetwork(nn.Module):
     them), and one draw costs about half of one draw per layer on a CPU. Plain (``noisy=False``)
     networks ignore the key.
 
+    ``num_atoms > 1`` makes it a distributional (C51) network: the output is the logits
+    ``[..., num_actions, num_atoms]`` of a categorical distribution per action (the output layer
+    is ``num_actions * num_atoms`` wide; dueling combines value ``[..., 1, atoms]`` and advantage
+    logits as Rainbow does, before the softmax). 1 (the default) gives Q-values.
+
     Defaults: the hidden sizes are ``Config``'s (2 x 128). ``sigma0`` defaults to the paper's 0.5,
     as ``noisy_dense_init`` and ``NoisyDense`` do; ``Config.sigma0`` (0.25, tuned on LunarLander)
     is what ``Agent`` passes, and ``Agent.init`` sets sigma from each agent's ``HParams``.
@@ -45,6 +50,7 @@ class QNetwork(nn.Module):
     sigma0: float = 0.5
     dueling: bool = False
     obs_rank: int = 1
+    num_atoms: int = 1
 
     def num_layers(self) -> int:
         """Number of dense layers (each gets its own noise key)."""
@@ -80,10 +86,10 @@ class QNetwork(nn.Module):
         ``obs_shape`` (an int means ``(obs_dim,)``); the conv layer is not among them."""
         widths = [self.torso_size(obs_shape), *self.hidden_sizes]
         shapes = list(zip(widths[:-1], widths[1:]))
-        last = widths[-1]
+        last, atoms = widths[-1], self.num_atoms
         if self.dueling:
-            return shapes + [(last, 1), (last, self.num_actions)]
-        return shapes + [(last, self.num_actions)]
+            return shapes + [(last, atoms), (last, self.num_actions * atoms)]
+        return shapes + [(last, self.num_actions * atoms)]
 
     def noise(self, key: jax.Array, obs_shape: int | Sequence[int]) -> list[jax.Array]:
         """Unit normals for every dense layer from one draw: a list of ``[noise_size(in, out)]``
@@ -95,7 +101,8 @@ class QNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array, noise_key: jax.Array | None = None) -> jax.Array:
-        """``obs [..., *obs_shape]`` (any dtype; cast to float32) -> ``Q [..., num_actions]``."""
+        """``obs [..., *obs_shape]`` (any dtype; cast to float32) -> ``Q [..., num_actions]``, or
+        the logits ``[..., num_actions, num_atoms]`` when ``num_atoms > 1``."""
         obs = jnp.asarray(obs).astype(jnp.float32)
         if obs.ndim < self.obs_rank:
             raise ValueError(f"obs of shape {obs.shape} has fewer than obs_rank={self.obs_rank} axes")
@@ -115,13 +122,21 @@ class QNetwork(nn.Module):
             x = x.reshape(x.shape[:-3] + (-1,))  # [..., H', W', 16] -> [..., H' * W' * 16]
         for i, width in enumerate(self.hidden_sizes):
             x = nn.relu(layer(x, width, i, f"hidden_{i}"))
-        h = len(self.hidden_sizes)
+        h, atoms = len(self.hidden_sizes), self.num_atoms
+
+        def per_action(y, actions):  # [..., actions * atoms] -> [..., actions, atoms] (C51)
+            return y if atoms == 1 else y.reshape(y.shape[:-1] + (actions, atoms))
+
         if not self.dueling:
-            return layer(x, self.num_actions, h, "q")
-        value = layer(x, 1, h, "value")
-        advantage = layer(x, self.num_actions, h + 1, "advantage")
-        # Wang et al. 2016, eq. 9: subtract the mean advantage so V and A are identifiable.
-        return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
+            return per_action(layer(x, self.num_actions * atoms, h, "q"), self.num_actions)
+        value = layer(x, atoms, h, "value")
+        advantage = layer(x, self.num_actions * atoms, h + 1, "advantage")
+        if atoms > 1:
+            value, advantage = per_action(value, 1), per_action(advantage, self.num_actions)
+        # Wang et al. 2016, eq. 9: subtract the mean advantage so V and A are identifiable (over
+        # the actions axis: the last one for Q, the one before the atoms for C51's logits).
+        axis = -1 if atoms == 1 else -2
+        return value + advantage - jnp.mean(advantage, axis=axis, keepdims=True)
 
 
 def _layer_key(name: str):

@@ -155,7 +155,7 @@ def run_single(agent: Agent, k: int, transitions: Transition, obs: np.ndarray):
 
 
 # Settings that change what init builds (the rest of the state comes out the same).
-STATE_SHAPING = ("per", "dueling", "n_step")
+STATE_SHAPING = ("per", "dueling", "n_step", "distributional", "num_atoms", "v_min", "v_max")
 
 
 @functools.cache
@@ -720,14 +720,17 @@ def test_sigma_stats_after_training():
 # ----- prioritised replay and n-step returns in the agent step -----------------------------------
 
 RAINBOW = dict(per=True, n_step=3, dueling=True)
+RAINBOW_C51 = dict(RAINBOW, distributional=True, num_atoms=11, v_min=-5.0, v_max=5.0)
 
 
-def test_rainbow_map_sweep_equals_single_agents_bitwise():
-    """PER + 3-step + dueling: every agent of the width-3 map sweep (own hyperparameters) equals
-    that agent alone at every step, bitwise, sum tree included (trap 5 for the new state)."""
-    agent = make_agent(agent_axis="map", **RAINBOW)
+@pytest.mark.parametrize("settings", [RAINBOW, RAINBOW_C51], ids=["rainbow-lite", "rainbow"])
+def test_rainbow_map_sweep_equals_single_agents_bitwise(settings):
+    """PER + 3-step + dueling (and C51): every agent of the width-3 map sweep (own
+    hyperparameters) equals that agent alone at every step, bitwise, sum tree included (trap 5
+    for the new state)."""
+    agent = make_agent(agent_axis="map", **settings)
     transitions, obs = data(0)
-    history, actions = batched_run("map", **RAINBOW)
+    history, actions = batched_run("map", **settings)
     for k in range(WIDTH):
         single_history, single_actions = run_single(agent, k, transitions, obs)
         np.testing.assert_array_equal(actions[:, k], single_actions)
@@ -737,12 +740,14 @@ def test_rainbow_map_sweep_equals_single_agents_bitwise():
     np.testing.assert_array_equal(history[-1].learner.updates, [15, 15, 15])
 
 
-def test_rainbow_priorities_track_windows_and_td_errors():
+@pytest.mark.parametrize("settings", [RAINBOW, RAINBOW_C51], ids=["rainbow-lite", "rainbow"])
+def test_rainbow_priorities_track_windows_and_td_errors(settings):
     """After every step: the newest n - 1 = 2 slots have priority 0 (their windows are incomplete),
     every other stored slot a positive one; the tree's total is the sum of its leaves; slots
-    sampled by an update carry (|TD error| + eps)^alpha, reproduced eagerly from the state before."""
-    agent = make_agent(agent_axis="map", **RAINBOW)
-    history, _ = batched_run("map", **RAINBOW)
+    sampled by an update carry (|TD error| + eps)^alpha (C51: the per-sample cross-entropy),
+    reproduced eagerly from the state before."""
+    agent = make_agent(agent_axis="map", **settings)
+    history, _ = batched_run("map", **settings)
     transitions, _ = data(0)
     for t in range(1, T + 1):
         pr = np.asarray(history[t].priority.priorities)  # [agents, 16]
@@ -783,11 +788,12 @@ def test_per_beta_anneals_to_one():
     np.testing.assert_allclose(got, [0.4, 0.7, 1.0, 1.0], rtol=1e-6)
 
 
-def test_rainbow_state_survives_a_checkpoint(tmp_path):
+@pytest.mark.parametrize("settings", [RAINBOW, RAINBOW_C51], ids=["rainbow-lite", "rainbow"])
+def test_rainbow_state_survives_a_checkpoint(tmp_path, settings):
     """The PER sum tree and the rest of a rainbow sweep state come back from a checkpoint bitwise."""
     from noisyjax.io.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
-    history, _ = batched_run("map", **RAINBOW)
+    history, _ = batched_run("map", **settings)
     state = history[-1]
     save_checkpoint(tmp_path, state, {"t": T})
     template = history[0]
@@ -831,3 +837,58 @@ def test_agent_takes_its_own_optax_optimizer():
     np.testing.assert_allclose(out.params, learner.params - lr * grad, rtol=1e-5, atol=1e-7)
     state = own.init(jax.random.PRNGKey(0), hp)
     assert jax.tree.structure(state.learner.opt_state) == jax.tree.structure(learner.opt_state)
+
+
+# ----- the C51 head -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dueling", [False, True])
+def test_c51_probabilities_sum_to_one_and_q_is_their_expectation(dueling):
+    agent = make_agent(distributional=True, num_atoms=7, v_min=-3.0, v_max=3.0, dueling=dueling)
+    learner, batch, _ = learner_and_batch(agent)
+    key = jax.random.PRNGKey(3)
+    logits = agent.logits(learner.params, batch.obs, key)  # [batch, actions, atoms]
+    assert logits.shape == (4, ACTIONS, 7)
+    probs = jax.nn.softmax(logits, axis=-1)
+    np.testing.assert_allclose(np.sum(probs, axis=-1), 1.0, rtol=1e-6)
+    z = np.linspace(-3.0, 3.0, 7)
+    want = np.sum(np.asarray(probs, np.float64) * z, axis=-1)
+    np.testing.assert_allclose(agent.q_values(learner.params, batch.obs, key), want, rtol=1e-5, atol=1e-6)
+
+
+def reference_c51_loss(agent: Agent, learner, batch, keys):
+    """C51 loss wired by hand: online logits with keys[0] on s_tm1, target probabilities with
+    keys[1] on s_t at the action the online selector (keys[2], expected Q) picks on s_t."""
+    z = agent.support
+    rows = jnp.arange(batch.reward.shape[0])
+    sel = agent.q_values(learner.params, batch.next_obs, keys[2])
+    p_t = jax.nn.softmax(agent.logits(learner.target_params, batch.next_obs, keys[1]), axis=-1)
+    p_star = p_t[rows, jnp.argmax(sel, axis=1)]
+    from noisyjax.agent.distributional import categorical_l2_project
+
+    atoms = batch.reward[:, None] + batch.discount[:, None] * z[None, :]
+    target = jax.vmap(categorical_l2_project, in_axes=(0, 0, None))(atoms, p_star, z)
+    log_p = jax.nn.log_softmax(agent.logits(learner.params, batch.obs, keys[0]), axis=-1)
+    return float(jnp.mean(-jnp.sum(target * log_p[rows, batch.action], axis=-1)))
+
+
+def test_c51_update_uses_three_independent_noise_keys():
+    """The C51 loss matches the hand-wired reference for the base keys and for each single key
+    changed (online, target, selector) and for target and selector swapped, and each change moves it."""
+    agent = make_agent(distributional=True, num_atoms=11, v_min=-3.0, v_max=3.0)
+    learner, batch, hp = learner_and_batch(agent, sigma0=2.0, n=16)
+    k = split_keys(jax.random.PRNGKey(0), 6)
+    variants = {
+        "base": jnp.stack([k[0], k[1], k[2]]),
+        "online": jnp.stack([k[3], k[1], k[2]]),
+        "target": jnp.stack([k[0], k[4], k[2]]),
+        "selector": jnp.stack([k[0], k[1], k[5]]),
+        "swapped": jnp.stack([k[0], k[2], k[1]]),
+    }
+    losses = {}
+    for name, keys in variants.items():
+        out = agent.learn(learner, batch, keys, hp)
+        losses[name] = float(out.metrics.loss_sum)
+        assert losses[name] == pytest.approx(reference_c51_loss(agent, learner, batch, keys), rel=1e-5)
+    for name in ("online", "target", "selector", "swapped"):
+        assert losses[name] != pytest.approx(losses["base"], rel=1e-6), name
