@@ -319,6 +319,8 @@ def test_lunar_resume_refuses_sweep_folder(swept, capsys):
         (["--per-alpha", "1.5"], "--per-alpha"),
         (["--per-eps", "0"], "--per-eps"),
         (["--preset", "rainbow-max"], "--preset"),
+        (["--distributional", "--num-atoms", "1"], "--num-atoms"),
+        (["--distributional", "--v-min", "5", "--v-max", "5"], "--v-min"),
     ],
     ids=lambda x: x if isinstance(x, str) else " ".join(x),
 )
@@ -546,6 +548,25 @@ def test_preset_rainbow_lite_recorded_and_overridable(tmp_path):
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert rows and all(float(r["loss"]) >= 0 for r in rows[1:])
     assert json.loads((out / "summary.json").read_text())["status"] == "finished"
+
+
+def test_preset_rainbow_adds_c51_and_trains_a_complete_run(tmp_path):
+    """--preset rainbow is rainbow-lite plus the C51 head; its atoms and support are recorded; the
+    run trains (cross-entropy loss in metrics.csv), evaluates, and writes the whole run folder."""
+    out = tmp_path / "rainbow"
+    argv = [*FLAGS, "--out", str(out), "--preset", "rainbow", "--num-atoms", "21"]
+    assert call(lunar.main, argv) == 0
+    c = json.loads((out / "config.json").read_text())["config"]
+    assert (c["noisy"], c["dueling"], c["per"], c["n_step"], c["double_q"], c["distributional"]) == (
+        True, True, True, 3, True, True)
+    assert (c["num_atoms"], c["v_min"], c["v_max"]) == (21, -300.0, 300.0)
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert rows and all(float(r["loss"]) >= 0 for r in rows[1:])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["final_eval"]["episodes"] == 2
+    for name in ("episodes.csv", "learning_curve.png", "training_metrics.png", "sigma.png"):
+        assert (out / name).stat().st_size > 0
+    assert any((out / "checkpoints").iterdir())
 
 
 def test_sweep_with_per_and_nstep(tmp_path):
