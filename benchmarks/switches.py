@@ -28,7 +28,9 @@ VARIANTS: dict[str, dict] = {
     "+ dueling": {"dueling": True},
     "no double Q": {"double_q": False},
     "epsilon-greedy (no noise)": {"noisy": False},
+    "+ C51 (51 atoms)": {"distributional": True},
     "rainbow-lite (noisy + double + dueling + PER + 3-step)": {"preset": "rainbow-lite"},
+    "rainbow (rainbow-lite + C51)": {"preset": "rainbow"},
 }
 
 
