@@ -1,6 +1,13 @@
 """noisyjax: Noisy Networks for exploration in deep Q-learning, in JAX."""
 
 from noisyjax.agent.agent import Agent
+from noisyjax.agent.distributional import (
+    categorical_l2_project,
+    categorical_loss,
+    categorical_target,
+    expected_q,
+    support,
+)
 from noisyjax.agent.losses import discount_from_termination, huber, td_error, td_loss, td_target
 from noisyjax.agent.optimizer import default_optimizer
 from noisyjax.agent.types import (
@@ -32,6 +39,11 @@ from noisyjax.run.hooks import Hook, LogPoint, Stopwatch
 from noisyjax.run.loop import AgentResult, RunFiles, TrainResult, train
 
 __all__ = [
+    "categorical_l2_project",
+    "categorical_loss",
+    "categorical_target",
+    "expected_q",
+    "support",
     "PRESETS",
     "Batch",
     "PriorityState",

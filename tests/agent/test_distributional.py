@@ -97,3 +97,9 @@ def test_expected_q_and_loss():
     target = jnp.array([0.0, 0.0, 1.0, 0.0])
     assert float(categorical_loss(logits, jnp.int32(0), target)) == pytest.approx(np.log(4.0), rel=1e-5)
     assert float(categorical_loss(logits, jnp.int32(1), target)) == pytest.approx(np.log(2.0), rel=1e-5)
+
+
+def test_the_projection_is_top_level():
+    import noisyjax as nj
+
+    assert nj.categorical_l2_project is categorical_l2_project and nj.support is support
