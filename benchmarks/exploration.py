@@ -57,6 +57,7 @@ class Method:
     name: str
     label: str
     flags: tuple[str, ...]
+    short: str = ""  # the label in figures
 
 
 # Budgets: the default study must fit in 90 minutes on 2 cores. Measured cost on this machine,
@@ -79,10 +80,11 @@ TASKS = (
          "of steps)", 270),
 )
 METHODS = (
-    Method("epsilon", "epsilon-greedy DQN", ("--no-noisy",)),
-    Method("noisy", "NoisyNet, factorised, sigma0 0.25 (default)", ()),
-    Method("noisy-paper", "NoisyNet, factorised, sigma0 0.5 (paper)", ("--sigma0", "0.5")),
-    Method("independent", "NoisyNet, independent noise (sigma 0.017)", ("--no-factorised",)),
+    Method("epsilon", "epsilon-greedy DQN", ("--no-noisy",), "epsilon-greedy"),
+    Method("noisy", "NoisyNet, factorised, sigma0 0.25 (default)", (), "NoisyNet 0.25"),
+    Method("noisy-paper", "NoisyNet, factorised, sigma0 0.5 (paper)", ("--sigma0", "0.5"), "NoisyNet 0.5"),
+    Method("independent", "NoisyNet, independent noise (sigma 0.017)", ("--no-factorised",),
+           "NoisyNet independent"),
 )
 BASELINE = "epsilon"
 

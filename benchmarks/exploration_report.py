@@ -201,7 +201,7 @@ def plot_curves(data, tasks, methods, reps: int, path: Path) -> Path:
         pts, bands = curve_intervals({m.name: curves(data[t.name, m.name])[:, None, :] for m in methods},
                                      max(100, reps // 2))
         for m in methods:
-            ax.plot(g, pts[m.name], color=colors[m.name], lw=1.8, label=m.label)
+            ax.plot(g, pts[m.name], color=colors[m.name], lw=1.8, label=m.short)
             ax.fill_between(g, bands[m.name][0], bands[m.name][1], color=colors[m.name], alpha=0.18, lw=0)
         ax.axhline(data[t.name, methods[0].name].threshold, color="0.4", ls=":", lw=1)
         ax.set_title(t.name)
@@ -213,8 +213,8 @@ def plot_curves(data, tasks, methods, reps: int, path: Path) -> Path:
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(methods)), frameon=False)
     fig.suptitle("IQM over seeds of the trailing-100 return, 95% stratified-bootstrap band (rliable); "
                  "dotted: threshold", fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
-    return save(fig, path)
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
+    return save(fig, path, tight=False)
 
 
 def plot_profiles(res, methods, reps: int, path: Path) -> Path:
@@ -229,35 +229,43 @@ def plot_profiles(res, methods, reps: int, path: Path) -> Path:
     colors = _colors(methods)
     plot_utils.plot_performance_profiles(prof, taus, performance_profile_cis=band, ax=ax,
                                          colors=colors, xlabel="normalised final score (tau)")
-    ax.legend([plt.Line2D([], [], color=colors[m.name]) for m in methods], [m.label for m in methods],
-              loc="upper right", fontsize=8)
+    ax.legend([plt.Line2D([], [], color=colors[m.name]) for m in methods], [m.short for m in methods],
+              loc="upper right", fontsize=9)
     ax.set_title("Performance profile over all tasks and seeds (0 = random, 1 = threshold)", fontsize=10)
     fig.tight_layout()
     return save(fig, path)
 
 
 def plot_iqm(res, tasks, methods, path: Path) -> Path:
-    """rliable's interval plot: IQM of the normalised final score per task and over all tasks."""
-    from rliable import plot_utils
-
+    """The IQM of the normalised final score per task and over all tasks, with rliable's 95%
+    intervals: one panel each, one bar per method."""
     names = [t.name for t in tasks] + ["all tasks"]
-    points, intervals = {}, {}
-    for m in methods:
-        rows = [res["tasks"][t.name]["methods"][m.name]["final_iqm"] for t in tasks]
-        lo = [res["tasks"][t.name]["random_return"] for t in tasks]
-        hi = [res["tasks"][t.name]["threshold"] for t in tasks]
-        vals = [[(v - a) / (b - a) for v in r] for r, a, b in zip(rows, lo, hi)]
-        vals.append(res["aggregate"]["final_iqm"][m.name])
-        points[m.label] = np.array([v[0] for v in vals])
-        intervals[m.label] = np.array([[v[1] for v in vals], [v[2] for v in vals]])
-    fig, _ = plot_utils.plot_interval_estimates(
-        points, intervals, metric_names=names, algorithms=[m.label for m in methods],
-        colors={m.label: c for m, c in zip(methods, _colors(methods).values())},
-        xlabel="IQM of the normalised final score", subfigure_width=2.6, max_ticks=3,
-    )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Tight layout not applied")  # rliable's own layout
-        return save(fig, path)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 0.45 * len(methods) * rows + 0.9 * rows),
+                             squeeze=False)
+    colors = _colors(methods)
+    for ax, name in zip(axes.flat, names):
+        for y, m in enumerate(methods):
+            if name == "all tasks":
+                point, lo, hi = res["aggregate"]["final_iqm"][m.name]
+            else:
+                e = res["tasks"][name]
+                a, b = e["random_return"], e["threshold"]
+                point, lo, hi = ((v - a) / (b - a) for v in e["methods"][m.name]["final_iqm"])
+            ax.barh(y, hi - lo, left=lo, height=0.6, color=colors[m.name], alpha=0.75)
+            ax.plot([point, point], [y - 0.3, y + 0.3], color="black", lw=1.5)
+        ax.set_yticks(range(len(methods)))
+        ax.set_yticklabels([m.short for m in methods] if ax in axes[:, 0] else [])
+        ax.set_title(name, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.supxlabel("IQM of the normalised final score (0 = random, 1 = threshold), 95% interval (rliable)",
+                  fontsize=9)
+    fig.tight_layout()
+    return save(fig, path, tight=False)
 
 
 def plot_improvement(res, methods, baseline_label: str, path: Path) -> Path:
@@ -265,15 +273,16 @@ def plot_improvement(res, methods, baseline_label: str, path: Path) -> Path:
     from rliable import plot_utils
 
     agg = res["aggregate"]["improvement"]
-    labels = {m.name: m.label.split(" (")[0] for m in methods}
+    labels = {m.name: m.short for m in methods}
     pts = {f"{labels[k]}|epsilon-greedy": v["final"][0] for k, v in agg.items()}
     cis = {f"{labels[k]}|epsilon-greedy": np.array(v["final"][1:]) for k, v in agg.items()}
     ax = plot_utils.plot_probability_of_improvement(pts, cis, pair_separator="|",
-                                                    figsize=(6, 0.6 + 0.5 * len(pts)))
-    ax.set_title("P(X > epsilon-greedy), final score, all tasks; 95% interval", fontsize=9)
+                                                    figsize=(5.5, 1.0 + 0.55 * len(pts)),
+                                                    xlabel="P(X > Y), final score over all tasks")
     fig = ax.get_figure()
-    fig.tight_layout()
-    return save(fig, path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Tight layout not applied")
+        return save(fig, path)
 
 
 def plot_sigma(data, tasks, methods, path: Path) -> Path:
@@ -294,14 +303,14 @@ def plot_sigma(data, tasks, methods, path: Path) -> Path:
                 if runs:
                     n = min(len(v) for _, v in runs)
                     ax.plot(runs[0][0][:n], np.mean([v[:n] for _, v in runs], axis=0), color=colors[m.name],
-                            lw=2, label=m.label)
+                            lw=2, label=m.short)
             ax.set_title(f"{t.name}: {layer}", fontsize=9)
             ax.set_ylabel("mean |sigma|")
             style_steps_axis(ax)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(noisy), frameon=False)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    return save(fig, path)
+    fig.tight_layout(rect=(0, 0.6 / (2.5 * len(tasks)), 1, 1))
+    return save(fig, path, tight=False)
 
 
 # ---------------------------------------------------------------------------------------- document
@@ -435,6 +444,8 @@ def render(res, data, tasks, methods, files, doc: Path, command, versions, study
               markdown_table(["method", "final (IQM, normalised)", "AUC (IQM, normalised)"], rows), ""]
     rel = {k: v.relative_to(doc.parent).as_posix() for k, v in files.items()}
     lines += ["## Figures", "",
+              f"Every figure is written by the command in the header (`{command}`), from the cells' "
+              "folders; `--report-only` redraws them without training.", "",
               f"![learning curves]({rel['curves']})", "",
               f"![IQM per task]({rel['iqm']})", "",
               f"![performance profiles]({rel['profiles']})", "",

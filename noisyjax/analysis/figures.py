@@ -90,13 +90,14 @@ def style_steps_axis(ax) -> None:
     ax.grid(alpha=0.3)
 
 
-def save(fig, out_png: Path) -> Path:
+def save(fig, out_png: Path, tight: bool = True) -> Path:
     """Write ``fig`` to ``out_png`` atomically (creating its folder) and close it; returns
-    ``out_png``."""
+    ``out_png``. ``tight=False`` keeps the caller's layout (e.g. room left for a figure legend)."""
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fig.tight_layout()
+        if tight:
+            fig.tight_layout()
         atomic.write_with(out_png, lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight"))
     finally:
         plt.close(fig)
