@@ -28,7 +28,7 @@ from pathlib import Path
 
 import tyro
 
-from benchmarks.report import pinned_command
+from benchmarks.report import job_cores, pinned_command
 from experiments.common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, parse
 from noisyjax.run.sweeps import parse_seeds
 
@@ -302,7 +302,6 @@ def main(argv: list[str] | None = None) -> int:
     """Run the missing cells, then write the report; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse(Args, argv, description=__doc__)
-    from noisyjax.run import cpu
     from noisyjax.run.env_ids import MissingExtra, require
 
     out = args.out or Path("runs/exploration-quick" if args.quick else "runs/exploration")
@@ -319,10 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             require(backend)
     except MissingExtra as err:
         fail(str(err))
-    allowed = sorted(cpu.allowed_cores())
-    jobs = len(allowed) if args.jobs is None else args.jobs
-    if not 1 <= jobs <= len(allowed):
-        fail(f"--jobs {jobs} is invalid: must be between 1 and the {len(allowed)} cores this process may use")
+    cores = job_cores(args.jobs)
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is a file; give a folder")
     for cell in cells:
@@ -339,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         ran = any(cell_state(c, out) != "done" for c in cells)
         try:
-            failed = run_cells(cells, out, allowed[:jobs])
+            failed = run_cells(cells, out, cores)
         except KeyboardInterrupt:
             print(f"interrupted; the finished cells are kept in {out}: run the same command to resume",
                   file=sys.stderr)

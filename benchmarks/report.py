@@ -85,3 +85,16 @@ _PINNED = (
 def pinned_command(module: str, core: int, args: list[str]) -> list[str]:
     """The argv that runs ``python -m <module> <args>`` pinned to CPU ``core`` from its start."""
     return [sys.executable, "-c", _PINNED, str(core), module, *args]
+
+
+def job_cores(jobs: int | None) -> list[int]:
+    """The cores of ``--jobs`` pinned processes: the first ``jobs`` this process may use (None:
+    all of them); any other count is one ``error:`` line and exit status 2."""
+    from experiments.common import fail
+    from noisyjax.run import cpu
+
+    allowed = sorted(cpu.allowed_cores())
+    jobs = len(allowed) if jobs is None else jobs
+    if not 1 <= jobs <= len(allowed):
+        fail(f"--jobs {jobs} is invalid: must be between 1 and the {len(allowed)} cores this process may use")
+    return allowed[:jobs]

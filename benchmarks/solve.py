@@ -32,6 +32,7 @@ import tyro
 from benchmarks.report import (
     command_line,
     header,
+    job_cores,
     machine_info,
     markdown_table,
     package_versions,
@@ -175,7 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(Args, argv, description=__doc__)
     from noisyjax.io.rundir import write_json
-    from noisyjax.run import cpu
     from noisyjax.run.sweeps import SweepError, parse_seeds
 
     config = args.config
@@ -186,10 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         seeds = parse_seeds(args.seeds if args.seeds is not None else ("0-1" if args.quick else "0-4"))
     except SweepError as err:
         fail(str(err))
-    allowed = sorted(cpu.allowed_cores())
-    jobs = len(allowed) if args.jobs is None else args.jobs
-    if not 1 <= jobs <= len(allowed):
-        fail(f"--jobs {jobs} is invalid: must be between 1 and the {len(allowed)} cores this process may use")
+    cores = job_cores(args.jobs)
+    jobs = len(cores)
     out = new_run_dir(args.out, "bench-solve")
 
     flags = config_flags(config)
@@ -198,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     command = command_line("benchmarks.solve", argv)
     t0 = time.perf_counter()
     try:
-        summaries = run_seeds(seeds, flags, out, allowed[:jobs], args.quiet)
+        summaries = run_seeds(seeds, flags, out, cores, args.quiet)
     except KeyboardInterrupt:
         print(f"interrupted; the finished runs are in {out}", file=sys.stderr)
         return EXIT_INTERRUPTED
