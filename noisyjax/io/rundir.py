@@ -143,9 +143,11 @@ def write_config(run_dir: Path, config: Config, seeds: list[int], extra: dict | 
 # needs no entry. The checkpoint side is checkpoint.load_checkpoint, which takes a state field the
 # checkpoint lacks from the template the loop builds from this config.
 ADDED_FIELDS = {"learning_rate_end_fraction": 1.0, "n_step": 1}
-# Every field a config.json may lack: those above, and those whose default is the old behaviour.
-# Any other missing field means the file was edited (refused: the run would silently change).
-OPTIONAL_FIELDS = frozenset(ADDED_FIELDS) | {"huber_delta", "cpu_cores"}
+# Every field a config.json may lack: those above, and those whose default is the old behaviour
+# (distributional off; its atoms and support are then unused). Any other missing field means the
+# file was edited (refused: the run would silently change).
+OPTIONAL_FIELDS = frozenset(ADDED_FIELDS) | {"huber_delta", "cpu_cores", "distributional", "num_atoms",
+                                             "v_min", "v_max"}
 
 
 def read_config(run_dir: Path) -> tuple[Config, dict]:

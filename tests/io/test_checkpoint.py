@@ -11,13 +11,14 @@ from pathlib import Path
 import flax.serialization
 import jax
 import numpy as np
+import pytest
 
 from noisyjax.agent.agent import Agent
 from noisyjax.agent.optimizer import upgrade_opt_state
 from noisyjax.agent.types import hparams_from_config
 from noisyjax.config import Config
 from noisyjax.io.checkpoint import STATE_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
-from noisyjax.io.rundir import CONFIG_FILE, read_config, write_config
+from noisyjax.io.rundir import CONFIG_FILE, RunDirError, read_config, write_config
 
 
 def small_state(**kw):
@@ -68,6 +69,22 @@ def test_old_run_folder_keeps_its_constant_learning_rate(tmp_path):
     assert old.learning_rate_end_fraction == 1.0
     hp = hparams_from_config(old)
     assert hp.learning_rate_end == hp.learning_rate
+
+
+def test_config_without_c51_settings_reads_as_plain_dqn_but_an_edited_one_is_refused(tmp_path):
+    """A folder written before the distributional head existed reads back with it off; a config
+    that lacks a setting every version wrote (here gamma) was edited, and is refused."""
+    config = Config(hidden_sizes=(8,), buffer_size=32, batch_size=4)
+    write_config(tmp_path, config, [0])
+    payload = json.loads((tmp_path / CONFIG_FILE).read_text())
+    for name in ("distributional", "num_atoms", "v_min", "v_max"):
+        del payload["config"][name]
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(payload))
+    assert read_config(tmp_path)[0] == config
+    del payload["config"]["gamma"]
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(payload))
+    with pytest.raises(RunDirError, match="lacks setting"):
+        read_config(tmp_path)
 
 
 OLD_RUN = Path(__file__).resolve().parents[1] / "data" / "run_before_optax"
