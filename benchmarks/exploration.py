@@ -5,6 +5,8 @@ jitted engine, each (task, method) cell one vmapped ``experiments.sweep`` of 10 
                                                              # on 2 cores), writes docs/exploration.md
     python -m benchmarks.exploration --quick --out /tmp/q    # a tiny study, under a minute
     python -m benchmarks.exploration --report-only           # rewrite the report from finished cells
+    python -m benchmarks.exploration --agent rainbow         # Rainbow with and without noisy nets on
+                                                             # the same tasks: docs/exploration-rainbow.md
 
 Every cell is a sweep folder ``OUT/<task>/<method>/`` (per agent ``episodes.csv``, ``metrics.csv``,
 ``summary.json``). Running the same command again resumes: finished cells are kept, an interrupted
@@ -25,11 +27,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import tyro
 
 from benchmarks.report import job_cores, pinned_command
-from experiments.common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, parse
+from experiments.common import EXIT_DIVERGED, EXIT_INTERRUPTED, fail, parse, preset_default
 from noisyjax.run.sweeps import parse_seeds
 
 SEEDS = "0-9"
@@ -52,6 +55,9 @@ class Task:
     # (about 17k per forward pass in the 128 x 128 MLP) at every act and three times per update;
     # measured 2.4-2.7x on LunarLander, MountainCar and Acrobot
     independent_cost: float = 2.5
+    # C51's support (--v-min, --v-max) for the Rainbow cells: the discounted return from any state
+    # (gamma 0.99, so at most 100 times the largest reward per step) lies inside it
+    support: tuple[float, float] = (-300.0, 300.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +68,20 @@ class Method:
     label: str
     flags: tuple[str, ...]
     short: str = ""  # the label in figures
+    c51: bool = False  # gets the task's support (--v-min, --v-max)
+    cost: float = 1.0  # time of its cell over the default agent's, for the plan
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A set of methods compared on the tasks, each against the baseline method."""
+
+    name: str
+    title: str
+    methods: tuple[Method, ...]
+    baseline: str
+    out: str  # default results folder
+    doc: str  # default report
 
 
 # Budgets: the default study must fit in 90 minutes on 2 cores. Measured cost on this machine,
@@ -70,18 +90,19 @@ class Method:
 # compilation, evaluation and plots (docs/exploration.md, "Budgets").
 TASKS = (
     Task("DeepSea-10", "gymnax:DeepSea-bsuite?size=10", 20_000, 0.9, "sparse",
-         "2,000 episodes; a uniform policy finds the treasure once in 2^10 episodes", 1_900),
+         "2,000 episodes; a uniform policy finds the treasure once in 2^10 episodes", 1_900,
+         support=(-1.0, 1.0)),
     Task("DeepSea-20", "gymnax:DeepSea-bsuite?size=20", 30_000, 0.9, "sparse",
-         "1,500 episodes; once in 2^20 at random", 1_900),
+         "1,500 episodes; once in 2^20 at random", 1_900, support=(-1.0, 1.0)),
     Task("MountainCar", "gymnax:MountainCar-v0", 80_000, None, "sparse",
-         "reward -1 per step until the flag", 2_700),
-    Task("CartPole", "gymnax:CartPole-v1", 50_000, None, "dense", rate=2_800),
-    Task("Acrobot", "gymnax:Acrobot-v1", 50_000, None, "dense", rate=2_500),
+         "reward -1 per step until the flag", 2_700, support=(-110.0, 10.0)),
+    Task("CartPole", "gymnax:CartPole-v1", 50_000, None, "dense", rate=2_800, support=(-10.0, 110.0)),
+    Task("Acrobot", "gymnax:Acrobot-v1", 50_000, None, "dense", rate=2_500, support=(-110.0, 10.0)),
     Task("LunarLander", "envpool:LunarLander-v3", 80_000, None, "dense",
          "envpool's C++ LunarLander-v3 in the jitted engine", 1_650),
     Task("Breakout-MinAtar", "gymnax:Breakout-MinAtar", 12_000, 10.0, "dense",
          "conv torso; 3,500 updates: far too short to conclude anything (published runs use millions "
-         "of steps)", 270, 3.0),
+         "of steps)", 270, 3.0, support=(-10.0, 10.0)),
 )
 METHODS = (
     Method("epsilon", "epsilon-greedy DQN", ("--no-noisy",), "epsilon-greedy"),
@@ -91,10 +112,26 @@ METHODS = (
            "NoisyNet independent"),
 )
 BASELINE = "epsilon"
+# Rainbow (noisy + double + dueling + PER + 3-step + C51) with its noisy nets, and with them
+# replaced by epsilon-greedy: the comparison of "Revisiting Rainbow" on these tasks
+RAINBOW_METHODS = (
+    Method("rainbow-epsilon", "Rainbow without noisy nets (epsilon-greedy)",
+           ("--preset", "rainbow", "--no-noisy"), "Rainbow, epsilon-greedy", c51=True, cost=1.6),
+    Method("rainbow", "Rainbow (NoisyNet, factorised, sigma0 0.25)", ("--preset", "rainbow"), "Rainbow",
+           c51=True, cost=1.8),
+)
+STUDIES = {
+    "dqn": Study("dqn", "Exploration: NoisyNet against epsilon-greedy DQN", METHODS, BASELINE,
+                 "runs/exploration", "docs/exploration.md"),
+    "rainbow": Study("rainbow", "Exploration inside Rainbow: noisy nets against epsilon-greedy",
+                     RAINBOW_METHODS, "rainbow-epsilon", "runs/exploration-rainbow",
+                     "docs/exploration-rainbow.md"),
+}
 
 # --quick: one tiny task and two methods, small network and buffer, two seeds: it checks the
 # plumbing (cells, resume, rliable, plots, report) in under a minute, and concludes nothing.
-QUICK_TASKS = (Task("DeepSea-4", "gymnax:DeepSea-bsuite?size=4", 800, 0.5, "sparse", "plumbing check"),)
+QUICK_TASKS = (Task("DeepSea-4", "gymnax:DeepSea-bsuite?size=4", 800, 0.5, "sparse", "plumbing check",
+                    support=(-1.0, 1.0)),)
 QUICK_METHODS = METHODS[:2]
 QUICK_SEEDS = "0-2"
 QUICK_FLAGS = ("--warmup-steps", "300", "--hidden-sizes", "16", "16", "--batch-size", "16",
@@ -105,14 +142,18 @@ QUICK_FLAGS = ("--warmup-steps", "300", "--hidden-sizes", "16", "16", "--batch-s
 class Args:
     """Run (or resume) the exploration study and write its report."""
 
+    agent: Literal["dqn", "rainbow"] = "dqn"
+    """dqn: epsilon-greedy DQN against three NoisyNet variants; rainbow: Rainbow with its noisy nets
+    against Rainbow with epsilon-greedy."""
     quick: bool = False
     """A tiny study (one task, two methods, three seeds) that checks the plumbing in under a minute."""
     out: Path | None = None
     """Results folder (one sweep folder per cell); the same folder again resumes. Default:
-    runs/exploration (runs/exploration-quick with --quick)."""
+    runs/exploration (runs/exploration-rainbow with --agent rainbow; -quick appended with --quick)."""
     doc: Path | None = None
     """Report to write; its figures go to the folder beside it named after it. Default:
-    docs/exploration.md (OUT/exploration.md with --quick)."""
+    docs/exploration.md (docs/exploration-rainbow.md with --agent rainbow; OUT/exploration.md with
+    --quick)."""
     jobs: int | None = None
     """Cells at a time, each process pinned to its own core; default: one per allowed core."""
     tasks: tyro.conf.UseAppendAction[tuple[str, ...]] = ()
@@ -138,7 +179,7 @@ class Cell:
     def estimate(self) -> float:
         """Expected seconds of this cell on one core (training plus about 40 s of start-up), with
         the independent-noise cell's measured extra cost (``Task.independent_cost``)."""
-        slow = self.task.independent_cost if self.method.name == "independent" else 1.0
+        slow = self.task.independent_cost if self.method.name == "independent" else self.method.cost
         return self.task.total_steps * len(parse_seeds(self.seeds)) / self.task.rate * slow + 40.0
 
     @property
@@ -155,6 +196,8 @@ class Cell:
                  "--quiet", *self.extra, *self.method.flags]
         if self.task.threshold is not None:
             flags += ["--solve-threshold", repr(self.task.threshold)]
+        if self.method.c51:
+            flags += ["--v-min", repr(self.task.support[0]), "--v-max", repr(self.task.support[1])]
         return flags
 
     def command(self, out: Path) -> str:
@@ -167,7 +210,7 @@ def _quoted(arg: str) -> str:
     return f"'{arg}'" if any(c in arg for c in "?*& ") else arg
 
 
-def plan(quick: bool, only: tuple[str, ...]) -> list[Cell]:
+def plan(quick: bool, only: tuple[str, ...], study: Study = STUDIES["dqn"]) -> list[Cell]:
     """Every cell of the study, the most expensive first (so that the pool ends evenly)."""
     tasks = QUICK_TASKS if quick else TASKS
     names = {t.name for t in tasks}
@@ -175,7 +218,7 @@ def plan(quick: bool, only: tuple[str, ...]) -> list[Cell]:
     if unknown:
         fail(f"--tasks {', '.join(unknown)}: no such task; the study's tasks are {', '.join(sorted(names))}")
     tasks = tuple(t for t in tasks if not only or t.name in only)
-    methods = QUICK_METHODS if quick else METHODS
+    methods = (QUICK_METHODS if study.name == "dqn" else study.methods) if quick else study.methods
     seeds, extra, episodes = (QUICK_SEEDS, QUICK_FLAGS, 2) if quick else (SEEDS, (), EVAL_EPISODES)
     cells = [Cell(t, m, seeds, extra, episodes) for t in tasks for m in methods]
     return sorted(cells, key=lambda c: -c.estimate)
@@ -209,7 +252,8 @@ def check_cell_settings(cell: Cell, out: Path) -> None:
         saved, payload = read_config(cell.folder(out))
     except RunDirError:
         return  # no config yet: the sweep had not started; it is run again
-    wanted = parse(SweepArgs, cell.flags()).config
+    flags = cell.flags()
+    wanted = parse(SweepArgs, flags, default=preset_default(SweepArgs, flags)).config
     diff = [f.name for f in dataclasses.fields(saved)
             if f.name not in ("cpu_cores",) and getattr(saved, f.name) != getattr(wanted, f.name)]
     if diff or payload.get("seeds_arg") != cell.seeds:
@@ -304,12 +348,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(Args, argv, description=__doc__)
     from noisyjax.run.env_ids import MissingExtra, require
 
-    out = args.out or Path("runs/exploration-quick" if args.quick else "runs/exploration")
-    doc = args.doc or (out / "exploration.md" if args.quick else Path("docs/exploration.md"))
+    study = STUDIES[args.agent]
+    out = args.out or Path(study.out + ("-quick" if args.quick else ""))
+    doc = args.doc or (out / Path(study.doc).name if args.quick else Path(study.doc))
     reps = args.reps if args.reps is not None else (200 if args.quick else 2_000)
     if reps < 100:
         fail(f"--reps {reps} is too few for a 95% interval; use at least 100 (rliable uses 50,000)")
-    cells = plan(args.quick, args.tasks)
+    cells = plan(args.quick, args.tasks, study)
     try:
         from noisyjax.analysis.intervals import require_rliable
 
@@ -347,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.exploration_report import write_report
 
     study_time = _record_wall_time(out, time.perf_counter() - t0, args.report_only or not ran)
-    write_report(cells, out, doc, argv, study_time, reps, quick=args.quick)
+    write_report(cells, out, doc, argv, study_time, reps, study, quick=args.quick)
     print(f"wrote {doc} (figures and results.json in {doc.with_suffix('')})", file=sys.stderr)
     return 0
 

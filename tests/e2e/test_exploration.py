@@ -1,6 +1,7 @@
 """benchmarks.exploration end to end with --quick (two real cells on the jitted engine, rliable's
 intervals, the figures and the report), its resume states, and its refusals."""
 
+import dataclasses
 import json
 
 import pytest
@@ -136,3 +137,29 @@ def test_report_only_refuses_missing_cells_and_other_settings(quick, tmp_path, c
         assert "written with other settings (total_steps)" in capsys.readouterr().err
     finally:
         cfg.write_text(saved)
+
+
+def test_rainbow_plan_sets_each_tasks_support_and_accepts_its_own_folder(tmp_path):
+    """--agent rainbow: both methods are the rainbow preset with the task's C51 support; a folder
+    the cell wrote (preset included) is its own, not one "with other settings"."""
+    from experiments.common import parse, preset_default
+    from experiments.sweep import Args as SweepArgs
+    from noisyjax.io.rundir import write_config
+
+    cells = exploration.plan(False, (), exploration.STUDIES["rainbow"])
+    assert len(cells) == 14 and {c.method.name for c in cells} == {"rainbow", "rainbow-epsilon"}
+    cart = {c.method.name: c for c in cells if c.task.name == "CartPole"}
+    flags = cart["rainbow-epsilon"].flags()
+    assert flags[flags.index("--v-min") + 1] == "-10.0" and flags[flags.index("--v-max") + 1] == "110.0"
+    assert "--no-noisy" in flags and "--no-noisy" not in cart["rainbow"].flags()
+    config = parse(SweepArgs, flags, default=preset_default(SweepArgs, flags)).config
+    assert config.distributional and config.per and config.dueling
+    assert (config.v_min, config.v_max) == (-10, 110)
+    cell = cart["rainbow-epsilon"]
+    cell.folder(tmp_path).mkdir(parents=True)
+    write_config(cell.folder(tmp_path), config, list(range(10)), {"seeds_arg": cell.seeds})
+    exploration.check_cell_settings(cell, tmp_path)  # returns: the settings are the cell's
+    method = dataclasses.replace(cell.method, flags=("--no-noisy",), c51=False)
+    plain = dataclasses.replace(cell, method=method)
+    with pytest.raises(SystemExit):  # the same folder, asked for plain DQN
+        exploration.check_cell_settings(plain, tmp_path)
