@@ -100,7 +100,7 @@ def without_wall_clock(path: Path) -> list[dict]:
 # fixtures
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # kept when a worker runs other modules in between
 def runs(tmp_path_factory):
     """Three finished runs: seed 0 twice (different folders) and seed 1."""
     base = tmp_path_factory.mktemp("runs")
@@ -111,7 +111,7 @@ def runs(tmp_path_factory):
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # kept when a worker runs other modules in between
 def interrupted(tmp_path_factory):
     """A run in a real process, stopped with SIGINT after its first checkpoint past step 0; a
     copy of its folder as the interrupt left it (for the refusal tests), and the process's result."""
@@ -144,14 +144,14 @@ def interrupted(tmp_path_factory):
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # kept when a worker runs other modules in between
 def resumed(interrupted):
     """The interrupted run resumed in-process to its full budget."""
     code = call(lunar.main, ["--resume", str(interrupted["dir"]), "--quiet"])
     return {"dir": interrupted["dir"], "code": code}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # kept when a worker runs other modules in between
 def swept(tmp_path_factory):
     """A 2-seed x 2-learning-rate sweep."""
     out = tmp_path_factory.mktemp("sweep") / "sweep"
@@ -394,7 +394,7 @@ def run_evaluate(argv: list[str]) -> dict:
     return json.loads(out.getvalue())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # kept when a worker runs other modules in between
 def evaluations(runs):
     """evaluate --episodes 3 on the seed-0 run: each policy once, and the mean policy again."""
     run = str(runs["seed0"])

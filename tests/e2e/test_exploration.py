@@ -10,12 +10,13 @@ from conftest import call
 from benchmarks import exploration
 from benchmarks.exploration_report import READING_MARK
 
-# one worker runs the whole module, so that the quick study (a module fixture) runs once
+# one worker runs the whole module; the quick study is a session fixture, because a worker may run
+# other modules' tests between this module's, which would tear a module fixture down and redo it
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("exploration")]
 pytest.importorskip("rliable", reason="the analysis extra is part of the test command")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("exploration") / "study"
     code = call(exploration.main, ["--quick", "--out", str(out)])
