@@ -608,8 +608,13 @@ def test_signal_during_start_up_is_resumable(procs, name, ref):
     with no traceback, and --resume finishes the run to the uninterrupted run's bytes."""
     outcome = procs[name].result()
     code, err = outcome["code"], outcome["err"]
-    assert code == (-signal.SIGKILL if name == "sigkill" else 130), err
     clean(err)
+    if code == 0 and name.startswith("sigint-") and summary(outcome["folder"])["status"] == "finished":
+        # the tiny run (compiled from the cache) ended before the delayed signal reached it: it
+        # must then be the complete run
+        assert episodes(outcome["folder"]) == episodes(ref)
+        return
+    assert code == (-signal.SIGKILL if name == "sigkill" else 130), err
     assert resume(outcome["folder"]) == 0
     assert episodes(outcome["folder"]) == episodes(ref)
     assert summary(outcome["folder"])["status"] == "finished"
