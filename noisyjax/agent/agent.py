@@ -25,8 +25,8 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from noisyjax.agent.axis import over_agents
-from noisyjax.agent.distributional import categorical_loss, categorical_target, expected_q, support
-from noisyjax.agent.losses import td_error, td_loss
+from noisyjax.agent.distributional import expected_q, support
+from noisyjax.agent.objectives import categorical_objective, scalar_objective
 from noisyjax.agent.optimizer import (
     default_optimizer,
     epsilon_schedule,
@@ -186,7 +186,6 @@ class Agent:
 
     def learn(self, learner: Learner, batch: Batch, keys: jax.Array, hp: HParams) -> Learner:
         """One TD update on ``batch`` (leaves ``[batch, ...]``), then the target sync if due.
-
         ``keys [3, 2]``: independent noise for the online net on s_tm1, the target net on s_t,
         and the online selector on s_t (NoisyNet paper, Algorithm 1). Each is one sample held
         fixed across the batch. ``batch.discount`` already holds gamma^n and the termination mask.
@@ -203,20 +202,8 @@ class Agent:
         q_t_select = None
         if c.double_q:
             q_t_select = self.q_values(learner.params, batch.next_obs, k_select)
-        if c.distributional:
-            loss_fn = self._categorical_loss_fn(learner, batch, k_online, k_target, q_t_select)
-        else:
-            q_t_target = self.q_values(learner.target_params, batch.next_obs, k_target)
-
-            def loss_fn(params):
-                q_tm1 = self.q_values(params, batch.obs, k_online)  # [batch, actions]
-                errors = jax.vmap(td_error)(
-                    q_tm1, batch.action, batch.reward, batch.discount, q_t_target, q_t_select
-                )
-                q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=1)
-                loss = td_loss(errors, c.loss, batch.weight, hp.huber_delta)
-                return loss, (jnp.mean(q_taken), errors)
-
+        objective = categorical_objective if c.distributional else scalar_objective
+        loss_fn = objective(self, learner, batch, k_online, k_target, q_t_select, hp)
         (loss, (mean_q, errors)), grads = jax.value_and_grad(loss_fn, has_aux=True)(learner.params)
         steps, opt_state = self.make_optimizer(hp).update(grads, learner.opt_state, learner.params)
         params = optax.apply_updates(learner.params, steps)
@@ -230,25 +217,6 @@ class Agent:
         m = learner.metrics
         metrics = Metrics(m.loss_sum + loss, m.q_sum + mean_q, m.count + 1)
         return Learner(params, target, opt_state, updates, metrics), errors
-
-    def _categorical_loss_fn(self, learner: Learner, batch: Batch, k_online, k_target, q_t_select):
-        """C51's loss of the online params: the mean (importance-weighted) cross-entropy to the
-        projected target, built with the target net's distribution at the selector's action."""
-        z = self.support
-        logits_t = self.logits(learner.target_params, batch.next_obs, k_target)  # [batch, A, N]
-        select_axis = None if q_t_select is None else 0
-        targets = jax.vmap(categorical_target, in_axes=(0, 0, 0, None, select_axis))(
-            batch.reward, batch.discount, logits_t, z, q_t_select
-        )
-
-        def loss_fn(params):
-            logits_tm1 = self.logits(params, batch.obs, k_online)
-            ce = jax.vmap(categorical_loss)(logits_tm1, batch.action, targets)  # [batch]
-            q_taken = jnp.take_along_axis(expected_q(logits_tm1, z), batch.action[:, None], axis=1)
-            loss = jnp.mean(ce if batch.weight is None else batch.weight * ce)
-            return loss, (jnp.mean(q_taken), ce)
-
-        return loss_fn
 
     def update_due(self, step: jax.Array, size: jax.Array) -> jax.Array:
         """Whether an update follows the ``step``-th transition (counters shared by all agents)."""
@@ -305,10 +273,9 @@ class Agent:
         All agents step in lockstep, so the update schedule (a function of the shared step
         counter) is decided once for all of them. ``update``: whether an update is due at this
         step, as a static Python bool (the host knows the schedule: ``update_due_at``); jit then
-        compiles one program with the update and one without, and the one without leaves the
-        learner's buffers untouched. None decides inside the program with ``lax.cond``, which
-        skips the update too but copies the parameters through its no-update branch (a small
-        cost next to the update: docs/speed.md, "Speed of the step").
+        compiles one program with the update and one without (which leaves the learner's
+        buffers untouched). None decides inside the program with ``lax.cond``, whose no-update
+        branch copies the parameters (a small cost: docs/speed.md, "Speed of the step").
         """
         c = self.config
         write_slot = states.replay.index  # [agents]

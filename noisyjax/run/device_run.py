@@ -31,7 +31,8 @@ from noisyjax.run.engine import (
     make_agent,
 )
 from noisyjax.run.hooks import Hook, NoStopwatch
-from noisyjax.run.loop import RunFiles, TrainResult, _compile, _Run, drive, step_loop
+from noisyjax.run.loop import RunFiles, TrainResult, _Run, drive, step_loop
+from noisyjax.run.programs import compile_programs
 
 
 class _Envs:
@@ -50,7 +51,7 @@ class _DeviceRun(_Run):
     def __init__(self, config: Config, seeds: list[int], denv, agent, mesh):
         self.carry: EngineState | None = None
         self.denv = denv
-        super().__init__(config, seeds, _Envs(denv), agent, _compile(agent, mesh), mesh)
+        super().__init__(config, seeds, _Envs(denv), agent, compile_programs(agent, mesh), mesh)
         # the base class's tracker already holds the threshold (solve_threshold knows device ids)
         self.chunk = compile_chunk(agent, denv, self.tracker.threshold, config.log_every, mesh)
 

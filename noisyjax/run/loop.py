@@ -10,12 +10,8 @@ logging and progress are hooks. Run folders are optional (``RunFiles``), so a no
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import json
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -27,110 +23,17 @@ from noisyjax.agent.types import AgentState, Transition, stack_hparams
 from noisyjax.config import Config
 from noisyjax.io.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from noisyjax.nn.networks import noisy_layer_names
-from noisyjax.run.devices import agent_mesh, over_devices, place
+from noisyjax.run.devices import agent_mesh, place
 from noisyjax.run.env_ids import is_device_env
 from noisyjax.run.envs import HostEnvs, solve_threshold
-from noisyjax.run.episodes import WINDOW, EpisodeTracker, last_mean
+from noisyjax.run.episodes import EpisodeTracker
 from noisyjax.run.evaluation import evaluate
 from noisyjax.run.hooks import CsvLogHook, Hook, LogPoint, NoStopwatch, ProgressHook, Stopwatch
+from noisyjax.run.programs import compile_programs
+from noisyjax.run.results import AgentResult, RunFiles, TrainResult, config_record
 from noisyjax.run.signals import STOP
 
-
-@dataclasses.dataclass
-class AgentResult:
-    """What one agent did: its episodes, when it solved the task, its final evaluation."""
-
-    seed: int
-    overrides: dict
-    returns: list[float]
-    lengths: list[int]
-    end_steps: list[int]  # env step at which each episode ended
-    steps_to_solve: int | None  # first env step with last-100 mean >= threshold; None if never
-    eval_returns: list[float] | None = None
-    seconds_to_solve: float | None = None
-    """Seconds of training loop (compilation included, evaluation not; summed over every part of
-    a resumed run) until ``steps_to_solve``; None if never solved."""
-    diverged_at: int | None = None
-    """Env step at which a non-finite loss or parameter was found (its episodes stop counting
-    there); None if the agent stayed finite."""
-
-    def last_mean(self, n: int = WINDOW) -> float | None:
-        """Mean return of the last ``n`` episodes (None before the first episode)."""
-        return last_mean(self.returns, n)
-
-
-@dataclasses.dataclass
-class TrainResult:
-    """Per-agent results plus the final state (leaves ``[agents, ...]``)."""
-
-    agents: list[AgentResult]
-    states: AgentState
-    agent: Agent
-    env_steps: int  # per agent
-    wall_time: float  # seconds in this process (excluding evaluation)
-    steps_per_sec: float  # aggregate env steps per second over all agents
-    interrupted: bool
-    threshold: float | None
-    devices: int = 1
-    """XLA devices the agents were split over (``noisyjax.run.devices``)."""
-    log_times: list[tuple[int, float]] = dataclasses.field(default_factory=list)
-    """``(env step, seconds since the loop started)`` at each ``log_every`` point of this
-    process: throughput after warm-up or compilation is a difference of two entries."""
-    total_wall_time: float = 0.0
-    """Training-loop seconds summed over every part of a resumed run (this one included)."""
-
-    @property
-    def diverged(self) -> bool:
-        """Whether any agent diverged (see ``AgentResult.diverged_at``)."""
-        return any(a.diverged_at is not None for a in self.agents)
-
-
-@dataclasses.dataclass
-class RunFiles:
-    """Where a run writes: one folder per agent for logs, one checkpoint folder for the run."""
-
-    agent_dirs: list[Path]
-    checkpoint_dir: Path
-    resume: bool = False
-
-
-@dataclasses.dataclass
-class _Programs:
-    """The jitted functions of a run, each over the agent axis (split over devices if any)."""
-
-    step: dict[bool, Callable]  # keyed by whether the step updates
-    act: Callable
-    sigma: Callable
-    metrics: Callable
-    init: Callable
-    finite: Callable
-
-
-@functools.lru_cache(maxsize=8)
-def _compile(agent: Agent, mesh) -> _Programs:
-    """The run's jitted functions, kept for the next ``train`` of the same agent (a frozen, hashable
-    description) on the same devices: a notebook or test that trains the same setting again reuses
-    the compiled programs instead of tracing and compiling them anew."""
-    # One jitted step per env step, compiled with and without the update: the host knows the
-    # schedule, and the step without it leaves the learner's buffers in place.
-    step = {
-        due: jax.jit(over_devices(functools.partial(agent.step_batch, update=due), mesh), donate_argnums=0)
-        for due in (False, True)
-    }
-    return _Programs(
-        step=step,
-        act=jax.jit(over_devices(agent.act_batch, mesh), donate_argnums=0),
-        sigma=jax.jit(over_devices(agent.sigma_stats, mesh)),
-        metrics=jax.jit(over_devices(agent.reset_metrics, mesh), donate_argnums=0),
-        init=jax.jit(over_devices(agent.init_batch, mesh)),
-        finite=jax.jit(over_devices(agent.all_finite, mesh)),
-    )
-
-
-def config_record(config: Config) -> dict:
-    """``config`` as the JSON it is stored as (tuples become lists): what a checkpoint records,
-    so that resume can refuse a ``config.json`` edited since."""
-    return json.loads(json.dumps(dataclasses.asdict(config)))
+__all__ = ["AgentResult", "RunFiles", "TrainResult", "config_record", "drive", "step_loop", "train"]
 
 
 class _Run:
@@ -364,7 +267,7 @@ def train(
     envs = HostEnvs(config.env, seeds)
     agent = Agent(config, envs.obs_dim, envs.num_actions, optimizer)
     mesh = agent_mesh(len(seeds))  # with several XLA devices each runs its share of the agents
-    run = _Run(config, seeds, envs, agent, _compile(agent, mesh), mesh)
+    run = _Run(config, seeds, envs, agent, compile_programs(agent, mesh), mesh)
     watch = stopwatch or NoStopwatch()
     return drive(run, overrides, files, progress, hooks, evaluate_at_end,
                  lambda r, f, h, times: step_loop(r, f, h, watch, times))

@@ -1,0 +1,77 @@
+"""What a run returns and where it writes: per-agent results, the run's result, the run folder's
+paths, and the config as a checkpoint records it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from noisyjax.agent.agent import Agent
+from noisyjax.agent.types import AgentState
+from noisyjax.config import Config
+from noisyjax.run.episodes import WINDOW, last_mean
+
+
+@dataclasses.dataclass
+class AgentResult:
+    """What one agent did: its episodes, when it solved the task, its final evaluation."""
+
+    seed: int
+    overrides: dict
+    returns: list[float]
+    lengths: list[int]
+    end_steps: list[int]  # env step at which each episode ended
+    steps_to_solve: int | None  # first env step with last-100 mean >= threshold; None if never
+    eval_returns: list[float] | None = None
+    seconds_to_solve: float | None = None
+    """Seconds of training loop (compilation included, evaluation not; summed over every part of
+    a resumed run) until ``steps_to_solve``; None if never solved."""
+    diverged_at: int | None = None
+    """Env step at which a non-finite loss or parameter was found (its episodes stop counting
+    there); None if the agent stayed finite."""
+
+    def last_mean(self, n: int = WINDOW) -> float | None:
+        """Mean return of the last ``n`` episodes (None before the first episode)."""
+        return last_mean(self.returns, n)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """Per-agent results plus the final state (leaves ``[agents, ...]``)."""
+
+    agents: list[AgentResult]
+    states: AgentState
+    agent: Agent
+    env_steps: int  # per agent
+    wall_time: float  # seconds in this process (excluding evaluation)
+    steps_per_sec: float  # aggregate env steps per second over all agents
+    interrupted: bool
+    threshold: float | None
+    devices: int = 1
+    """XLA devices the agents were split over (``noisyjax.run.devices``)."""
+    log_times: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    """``(env step, seconds since the loop started)`` at each ``log_every`` point of this
+    process: throughput after warm-up or compilation is a difference of two entries."""
+    total_wall_time: float = 0.0
+    """Training-loop seconds summed over every part of a resumed run (this one included)."""
+
+    @property
+    def diverged(self) -> bool:
+        """Whether any agent diverged (see ``AgentResult.diverged_at``)."""
+        return any(a.diverged_at is not None for a in self.agents)
+
+
+@dataclasses.dataclass
+class RunFiles:
+    """Where a run writes: one folder per agent for logs, one checkpoint folder for the run."""
+
+    agent_dirs: list[Path]
+    checkpoint_dir: Path
+    resume: bool = False
+
+
+def config_record(config: Config) -> dict:
+    """``config`` as the JSON it is stored as (tuples become lists): what a checkpoint records,
+    so that resume can refuse a ``config.json`` edited since."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
