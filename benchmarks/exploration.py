@@ -84,25 +84,28 @@ class Study:
     doc: str  # default report
 
 
-# Budgets: the default study must fit in 90 minutes on 2 cores. Measured cost on this machine,
-# 10 vmapped agents on one core: CartPole 2,800 env steps/s, DeepSea 1,900 (ten times as many
-# episodes), MinAtar 80 (12.5 ms per conv update and agent); each cell adds about 40 s of start-up,
-# compilation, evaluation and plots (docs/exploration.md, "Budgets").
+# Budgets: the default study must fit in 90 minutes on 2 cores. Rates: env steps/s of a whole
+# factorised-noise cell (10 vmapped agents on one core, start-up, evaluation and plots included),
+# measured in a full run of the study at larger budgets; independent_cost: that run's measured
+# ratio of the independent-noise cell's wall time to the factorised ones' (docs/exploration.md,
+# "Budgets").
 TASKS = (
     Task("DeepSea-10", "gymnax:DeepSea-bsuite?size=10", 20_000, 0.9, "sparse",
          "2,000 episodes; a uniform policy finds the treasure once in 2^10 episodes", 1_900,
          support=(-1.0, 1.0)),
     Task("DeepSea-20", "gymnax:DeepSea-bsuite?size=20", 30_000, 0.9, "sparse",
          "1,500 episodes; once in 2^20 at random", 1_900, support=(-1.0, 1.0)),
-    Task("MountainCar", "gymnax:MountainCar-v0", 80_000, None, "sparse",
-         "reward -1 per step until the flag", 2_700, support=(-110.0, 10.0)),
-    Task("CartPole", "gymnax:CartPole-v1", 50_000, None, "dense", rate=2_800, support=(-10.0, 110.0)),
-    Task("Acrobot", "gymnax:Acrobot-v1", 50_000, None, "dense", rate=2_500, support=(-110.0, 10.0)),
-    Task("LunarLander", "envpool:LunarLander-v3", 80_000, None, "dense",
-         "envpool's C++ LunarLander-v3 in the jitted engine", 1_650),
-    Task("Breakout-MinAtar", "gymnax:Breakout-MinAtar", 12_000, 10.0, "dense",
-         "conv torso; 3,500 updates: far too short to conclude anything (published runs use millions "
-         "of steps)", 270, 3.0, support=(-10.0, 10.0)),
+    Task("MountainCar", "gymnax:MountainCar-v0", 60_000, None, "sparse",
+         "reward -1 per step until the flag", 2_300, 2.8, support=(-110.0, 10.0)),
+    Task("CartPole", "gymnax:CartPole-v1", 40_000, None, "dense", rate=2_200, independent_cost=4.0,
+         support=(-10.0, 110.0)),
+    Task("Acrobot", "gymnax:Acrobot-v1", 40_000, None, "dense", rate=2_150, independent_cost=2.8,
+         support=(-110.0, 10.0)),
+    Task("LunarLander", "envpool:LunarLander-v3", 50_000, None, "dense",
+         "envpool's C++ LunarLander-v3 in the jitted engine", 1_680, 2.6),
+    Task("Breakout-MinAtar", "gymnax:Breakout-MinAtar", 8_000, 10.0, "dense",
+         "conv torso; 1,500 updates after the 5,000-step warm-up: far too short to conclude anything "
+         "(published runs use millions of steps)", 230, 3.0, support=(-10.0, 10.0)),
 )
 METHODS = (
     Method("epsilon", "epsilon-greedy DQN", ("--no-noisy",), "epsilon-greedy"),
