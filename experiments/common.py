@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import errno
 import io
 import json
@@ -84,9 +85,28 @@ def parse(cls: type[T], args: list[str] | None = None, description: str = "", de
     except SystemExit as exit_:
         if exit_.code in (0, None):
             raise
-        fail(_first_message(captured.getvalue()) + " (see --help)")
+        message = _first_message(captured.getvalue())
+        fail(message + _did_you_mean(cls, description, default, message) + " (see --help)")
     except ValueError as err:
         fail(_flag_names(str(err)))
+
+
+def _did_you_mean(cls: type, description: str, default, message: str) -> str:
+    """``"; did you mean --seed?"`` for each unrecognised flag in tyro's ``message`` that is close
+    to a real one (the flags of ``cls``'s help text); empty when none is."""
+    unknown = re.match(r"Unrecognized options?: (.*)", message)
+    if unknown is None:
+        return ""
+    text = io.StringIO()
+    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+        tyro.cli(cls, args=["--help"], description=description, default=default)
+    known = sorted(set(re.findall(r"--[a-z0-9][a-z0-9.-]*", _BOX.sub(" ", text.getvalue()))))
+    hints = []
+    for flag in (f.strip() for f in unknown.group(1).split(",")):
+        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6) if flag.startswith("--") else []
+        if close:
+            hints.append(f"did you mean {close[0]} for {flag}?")
+    return "; " + "; ".join(hints) if hints else ""
 
 
 def _first_message(text: str) -> str:

@@ -30,6 +30,7 @@ from experiments.common import (
     refusing,
 )
 from noisyjax.config import SEED_END, Config, PresetName
+from noisyjax.io.provenance import command_line
 from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     RunDirError,
@@ -84,7 +85,8 @@ def _main(argv: list[str] | None) -> int:
         fail(str(err))
     out = new_run_dir(args.out, f"{folder_name(args.config.env)}-seed{args.seed}")
     with held(out):
-        write_config(out, args.config, [args.seed], {"preset": args.preset})
+        write_config(out, args.config, [args.seed],
+                     {"preset": args.preset, "command": command_line("experiments.lunar", argv)})
         return run(args.config, args.seed, out, resume=False, quiet=args.quiet)
 
 

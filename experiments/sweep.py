@@ -36,6 +36,7 @@ from experiments.common import (
 )
 from noisyjax.config import Config, PresetName
 from noisyjax.io import atomic
+from noisyjax.io.provenance import command_line
 from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
     SUMMARY_FILE,
@@ -112,7 +113,8 @@ def _main(argv: list[str] | None) -> int:
         write_config(
             out, args.config, agent_seeds,
             {"overrides": overrides, "agent_dirs": names, "grid": list(args.grid), "seeds_arg": args.seeds,
-             "preset": args.preset, "memory_bytes_per_agent": per_agent},
+             "preset": args.preset, "memory_bytes_per_agent": per_agent,
+             "command": command_line("experiments.sweep", argv)},
         )
         return run(args.config, out, agent_seeds, overrides, names, resume=False, quiet=args.quiet)
 

@@ -65,16 +65,25 @@ def _restore_cpu_affinity():
         cpu.set_affinity(_START_AFFINITY)
 
 
+def _shared(fixturedef) -> bool:
+    """Whether a fixture is one of this suite's expensive shared ones: module or session scoped
+    and defined under tests/ (not pytest's own, like ``tmp_path_factory``)."""
+    module = getattr(fixturedef.func, "__module__", "") or ""
+    return fixturedef.scope in ("module", "session") and not module.startswith(("_pytest", "pytest"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
     """Every test under tests/e2e is marked ``e2e`` (``-m "not e2e"`` runs the fast unit tests).
-    A test that uses a module-scoped fixture joins its module's xdist group (``--dist
-    loadgroup`` runs a group on one worker), so the fixture is built once, not once per worker."""
+    A test that uses a module- or session-scoped fixture of the suite joins its module's xdist
+    group (``--dist loadgroup`` runs a group on one worker), so the fixture is built once, not
+    once per worker."""
     for item in items:
         if "e2e" in Path(str(item.fspath)).parts:
             item.add_marker(pytest.mark.e2e)
         info = getattr(item, "_fixtureinfo", None)
         defs = info.name2fixturedefs.values() if info is not None else []
-        if any(d[-1].scope == "module" for d in defs if d):
+        if any(_shared(d[-1]) for d in defs if d) and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 

@@ -13,7 +13,6 @@ import datetime
 import json
 import os
 import platform
-import sys
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from noisyjax.config import Config
 from noisyjax.io import atomic, lock
+from noisyjax.io.provenance import command_line, git_state
 from noisyjax.run.machine import machine_info
 
 CONFIG_FILE = "config.json"
@@ -125,13 +125,15 @@ def hold(path: Path) -> None:
 
 def write_config(run_dir: Path, config: Config, seeds: list[int], extra: dict | None = None) -> None:
     """``config.json``: the complete resolved config, the seeds, versions, the machine (CPU model and
-    ISA flags, XLA flags, cores) and the command line."""
+    ISA flags, XLA flags, cores), the command as typed and the git commit (and whether the checkout
+    had uncommitted changes; None outside a checkout)."""
     payload = {
         "config": dataclasses.asdict(config),
         "seeds": list(seeds),
         "versions": versions(),
         "machine": machine_info(),  # results are bitwise per machine (docs/reproducibility.md)
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
+        "git": git_state(),
         **(extra or {}),
     }
     atomic.write_text(Path(run_dir) / CONFIG_FILE, json.dumps(payload, indent=1) + "\n")

@@ -123,5 +123,6 @@ def record_episode(
         done = terminated or truncated
         step += 1
     env.close()
-    imageio.mimsave(path, frames[::2], duration=2 / fps, loop=0)
+    # imageio 2.38 (pillow) takes the frame duration in milliseconds
+    imageio.mimsave(path, frames[::2], duration=1000 * 2 / fps, loop=0)
     return total, len(frames)

@@ -88,6 +88,8 @@ DEVICE_CASES = [
 """Device env ids that are refused, with a word of why (lunar and sweep alike)."""
 
 LUNAR_CASES = [
+    (["--sed", "0"], "Unrecognized options: --sed, 0; did you mean --seed for --sed? (see --help)"),
+    (["--totl-steps", "5", "--zzzz"], "did you mean --total-steps for --totl-steps? (see --help)"),
     (["--seed", "4294967296"], "--seed 4294967296 is invalid: must be in [0, 4294967296) (uint32"),
     (["--seed", "1099511627776"], "--seed 1099511627776 is invalid: must be in [0, 4294967296)"),
     (

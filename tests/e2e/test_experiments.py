@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -175,6 +176,11 @@ def test_run_folder_contents(runs):
     assert config["config"]["cpu_cores"] == "one"
     assert config["versions"]["jax"] == jax.__version__
     assert config["machine"]["cpu_model"] and isinstance(config["machine"]["isa"], list)
+    # provenance: the command as typed (the fixture called lunar.main with FLAGS), the code's commit
+    assert config["command"] == shlex.join(["python", "-m", "experiments.lunar", *FLAGS, "--seed", "0",
+                                            "--out", str(out)])
+    assert config["git"]["commit"] is None or len(config["git"]["commit"]) == 40
+    assert config["git"]["dirty"] in (None, True, False)
 
     episodes = (out / "episodes.csv").read_text().splitlines()
     assert episodes[0] == EPISODE_HEADER and len(episodes) > 2
@@ -422,6 +428,10 @@ def test_evaluate_gif(runs, tmp_path):
     gif = tmp_path / "episode.gif"
     result = run_evaluate([str(runs["seed0"]), "--episodes", "3", "--gif", str(gif), "--quiet"])
     assert gif.read_bytes()[:4] == b"GIF8"
+    from PIL import Image
+
+    with Image.open(gif) as img:  # a frame shows 2 env frames at 30 fps (GIF keeps centiseconds)
+        assert img.info["duration"] == pytest.approx(1000 * 2 / 30, abs=10)
     assert result["gif"]["frames"] > 1 and result["episodes"] == 3
 
 
@@ -635,8 +645,8 @@ def test_sweep_over_two_devices_equals_single_runs(tmp_path):
     subprocess.run([*cmd, "experiments.sweep", *flags, "--seeds", "0-1", "--out", str(tmp_path / "s")],
                    check=True, cwd=ROOT)
     assert summary(tmp_path / "s")["cpu_devices"] == 2
-    subprocess.run([*cmd, "experiments.lunar", *flags, "--seed", "1", "--out", str(tmp_path / "one")],
-                   check=True, cwd=ROOT)
+    # the single run in this process (one XLA device), from the programs it or the cache holds
+    assert lunar.main([*flags, "--seed", "1", "--out", str(tmp_path / "one")]) == 0
     (row,) = [r for r in rows(tmp_path / "s" / "sweep.csv") if r["seed"] == "1"]
     sweep_log = (tmp_path / "s" / row["folder"] / "episodes.csv").read_bytes()
     assert sweep_log == (tmp_path / "one" / "episodes.csv").read_bytes()
