@@ -473,6 +473,9 @@ def test_sweep_folder(swept):
     table = rows(swept / "sweep.csv")
     header = "agent,seed,learning_rate,status,diverged_at,steps_to_solve,"
     assert (swept / "sweep.csv").read_text().startswith(header)
+    command = json.loads((swept / "config.json").read_text())["command"]
+    assert command == shlex.join(["python", "-m", "experiments.sweep", *FLAGS, "--seeds", "0-1", "--grid",
+                                  f"lr={DEFAULT_LR:g},5e-4", "--out", str(swept)])
     assert [(int(r["agent"]), int(r["seed"]), float(r["learning_rate"])) for r in table] == [
         (0, 0, DEFAULT_LR), (1, 1, DEFAULT_LR), (2, 0, 5e-4), (3, 1, 5e-4),
     ]
