@@ -38,16 +38,26 @@ from noisyjax.run.env_ids import MissingExtra  # noqa: E402
 
 BAND_REPS = 1_000
 """rliable resamples of the IQM band of ``sweep_returns.png`` (about 1.5 s per configuration)."""
+IQM_MIN_SEEDS = 4
+"""Fewest seeds with an IQM band; below it each seed is drawn."""
+
+
+def _have_rliable() -> bool:
+    from noisyjax.analysis.intervals import require_rliable
+
+    try:
+        require_rliable()
+    except MissingExtra:
+        return False
+    return True
 
 
 def _iqm_band(c: np.ndarray):
     """rliable's IQM over seeds and its 95% band at each point of ``c [seeds, points]``, or None
     without the analysis extra."""
-    from noisyjax.analysis.intervals import curve_intervals, require_rliable
+    from noisyjax.analysis.intervals import curve_intervals
 
-    try:
-        require_rliable()
-    except MissingExtra:
+    if not _have_rliable():
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # arch's deprecation notice about RandomState
@@ -80,7 +90,8 @@ def _plot_sweep_returns(runs, colors, grid, threshold, out_png: Path) -> Path:
         shown = np.isfinite(mean)
         n_text = f"n={len(curves)}" if len(curves) == len(seeds) else f"{len(curves)}/{len(seeds)} seeds"
         ax.plot(grid, mean, lw=2, color=color, label=f"{label} ({n_text})")
-        band = _iqm_band(c) if len(curves) > 1 else None
+        # the IQM of 2 or 3 seeds trims nothing and hides under the mean: each seed instead
+        band = _iqm_band(c) if len(curves) >= IQM_MIN_SEEDS else None
         if band is not None:
             banded = True
             ax.plot(grid, np.where(shown, band[0], np.nan), lw=1.3, ls="--", color=color)
@@ -94,8 +105,9 @@ def _plot_sweep_returns(runs, colors, grid, threshold, out_png: Path) -> Path:
         extra += [(Line2D([], [], color="0.3", lw=1.3, ls="--"), "IQM across seeds (rliable)"),
                   (Patch(color="0.3", alpha=0.18), "95% stratified-bootstrap CI of the IQM (rliable)")]
     elif any(len(seeds) > 1 for seeds in runs.values()):
-        extra.append((Line2D([], [], color="0.3", lw=0.5, alpha=0.5),
-                      'each seed (IQM and intervals: pip install -e ".[analysis]")'))
+        why = (f"IQM and intervals from {IQM_MIN_SEEDS} seeds" if _have_rliable()
+               else 'IQM and intervals: pip install -e ".[analysis]"')
+        extra.append((Line2D([], [], color="0.3", lw=0.5, alpha=0.5), f"each seed ({why})"))
     if threshold is not None:
         ax.axhline(threshold, ls="-.", lw=1.2, color="black", alpha=0.7)
         extra.append((Line2D([], [], color="black", alpha=0.7, lw=1.2, ls="-."), f"solved ({threshold:g})"))
@@ -160,7 +172,7 @@ def _plot_sweep_sigma(sigmas, colors, grid, out_png: Path) -> Path | None:
         ax.set_title(f"layer {layer}", fontsize=10)
         ax.set_xlim(grid[0], grid[-1])
         style_steps_axis(ax)
-    for ax in axes[:, 0]:
+    for ax in list(axes.flat)[: len(layers)]:
         ax.set_ylabel("mean |σ| of layer")
     for ax in list(axes.flat)[len(layers) :]:
         ax.set_visible(False)

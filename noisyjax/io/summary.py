@@ -71,4 +71,4 @@ def write_plots(agent_dir: Path, threshold: float | None, title: str = "") -> No
     agent_dir = Path(agent_dir)
     plots.plot_learning_curve(agent_dir / "episodes.csv", agent_dir / "learning_curve.png", threshold, title)
     plots.plot_sigma(agent_dir / "metrics.csv", agent_dir / "sigma.png", title)
-    plots.plot_training_metrics(agent_dir / "metrics.csv", agent_dir / "training_metrics.png")
+    plots.plot_training_metrics(agent_dir / "metrics.csv", agent_dir / "training_metrics.png", title)

@@ -191,3 +191,49 @@ def test_plot_sweep_shorter_than_one_log_interval(tmp_path: Path):
     paths = plots.plot_sweep({"noisy": dirs}, tmp_path / "sweep", threshold=100.0, grid_points=50)
     for p in paths:
         assert_png(p)
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """The figures the plot functions save, by file name (closed, still inspectable)."""
+    from noisyjax.analysis import figures as figures_module
+    from noisyjax.analysis import sweep_plots
+
+    figures: dict = {}
+    original = figures_module.save
+
+    def save(fig, out_png, *args, **kwargs):
+        figures[Path(out_png).name] = fig
+        return original(fig, out_png, *args, **kwargs)
+
+    for module in (plots, sweep_plots):
+        monkeypatch.setattr(module, "save", save)
+    return figures
+
+
+def _legend_texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
+@pytest.mark.parametrize("seeds, iqm", [(3, False), (4, True)])
+def test_sweep_returns_draws_the_iqm_from_four_seeds(tmp_path: Path, saved_figures, seeds, iqm):
+    """Below 4 seeds the IQM (which then trims nothing) is neither drawn nor in the legend; each
+    seed is drawn instead. Every panel of sweep_sigma.png has its y-label."""
+    pytest.importorskip("rliable")
+    groups = make_sweep(tmp_path / "runs", seeds=seeds)
+    plots.plot_sweep(groups, tmp_path / "sweep", threshold=150.0, grid_points=40)
+    texts = _legend_texts(saved_figures["sweep_returns.png"])
+    assert any("IQM across seeds" in t for t in texts) == iqm, texts
+    assert any(t.startswith("each seed (IQM and intervals from 4 seeds") for t in texts) == (not iqm), texts
+    panels = [ax for ax in saved_figures["sweep_sigma.png"].axes if ax.get_visible()]
+    assert len(panels) >= 2 and all(ax.get_ylabel() == "mean |σ| of layer" for ax in panels)
+
+
+def test_training_metrics_title_is_the_given_one(agent: Path, tmp_path: Path, saved_figures):
+    """A run folder's training_metrics.png is titled like its other plots (env and seed), not by
+    its timestamped folder name."""
+    from noisyjax.io.summary import write_plots
+
+    write_plots(agent, 100.0, title="CartPole-v1 seed 0")
+    titles = [ax.get_title() for ax in saved_figures["training_metrics.png"].axes]
+    assert "CartPole-v1 seed 0" in titles, titles
