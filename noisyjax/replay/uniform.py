@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class ReplayState(NamedTuple):
@@ -37,11 +38,25 @@ def replay_capacity(state: ReplayState) -> int:
     return jax.tree.leaves(state.data)[0].shape[0]
 
 
-def replay_add(state: ReplayState, item: Any) -> ReplayState:
-    """Write one item (same structure, shapes and dtypes as the example) at ``index``; wraps around."""
-    chex.assert_trees_all_equal_shapes_and_dtypes(
-        item, jax.tree.map(lambda x: x[0], state.data)
+def _scalars_as_stored(item: Any, example: Any) -> Any:
+    """``item`` with its Python and NumPy scalar leaves (e.g. gymnasium's ``int`` action and
+    ``float`` reward) cast to the stored leaf's dtype; arrays are left as they are."""
+    return jax.tree.map(
+        lambda x, e: jnp.asarray(x, e.dtype) if isinstance(x, (bool, int, float, np.generic)) else x,
+        item, example,
     )
+
+
+def replay_add(state: ReplayState, item: Any) -> ReplayState:
+    """Write one item at ``index``; wraps around. Array leaves must have the example's shapes and
+    dtypes; Python and NumPy scalars are cast to the stored dtype.
+
+    Each call returns a new buffer: eagerly, or under ``jax.jit`` without donating ``state``, that
+    copies the whole storage. ``jax.jit(replay_add, donate_argnums=0)`` writes in place
+    (docs/architecture.md, "Calling the replay functions")."""
+    example = jax.tree.map(lambda x: x[0], state.data)
+    item = _scalars_as_stored(item, example)
+    chex.assert_trees_all_equal_shapes_and_dtypes(item, example)
     capacity = replay_capacity(state)
     data = jax.tree.map(
         lambda store, x: jax.lax.dynamic_update_index_in_dim(store, x, state.index, 0),

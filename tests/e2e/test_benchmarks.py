@@ -14,6 +14,7 @@ from conftest import call
 from benchmarks import engine as bench_engine
 from benchmarks import learning as bench_learning
 from benchmarks import profile as profile_step
+from benchmarks import replay as bench_replay
 from benchmarks import solve as bench_solve
 from benchmarks import throughput as bench_throughput
 
@@ -147,3 +148,14 @@ def test_bench_engine_quick_writes_its_table(tmp_path, capsys):
     rows = json.loads((out / "engine.json").read_text())["rows"]
     assert [r["agents"] for r in rows] == [1, 2]
     assert all(r[k] > 0 for r in rows for k in ("jit", "host", "floor"))
+
+
+def test_bench_replay_quick_times_the_three_ways(capsys):
+    assert call(bench_replay.main, ["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "1,000-slot buffer" in out
+    for way in ("eager", "jit", "jit, donated"):
+        line = next(line for line in out.splitlines() if line.startswith(f"{way} "))
+        assert float(line.split()[-1].replace(",", "")) > 0
+    assert call(bench_replay.main, ["--calls", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --calls 0 is invalid: must be at least 1"

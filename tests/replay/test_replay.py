@@ -93,6 +93,21 @@ def test_add_rejects_mismatched_item():
         replay_add(state, bad_shape)
 
 
+def test_add_accepts_python_and_numpy_scalars(variant):
+    """gymnasium hands over an ``int`` action and a ``bool`` or ``np.bool_`` flag: they are stored
+    in the example's dtypes, exactly as the same values given as arrays."""
+    state = replay_init(example_item(), 4)
+    host = {"obs": np.full(3, 7.0, np.float32), "action": 7, "done": np.bool_(True),
+            "frame": jnp.full((2, 2), 7, jnp.uint8)}
+    got = variant(replay_add)(state, host)
+    want = replay_add(state, item(7))
+    for leaf, ref in zip(jax.tree.leaves(got.data), jax.tree.leaves(want.data)):
+        assert leaf.dtype == ref.dtype
+        np.testing.assert_array_equal(leaf, ref)
+    got = variant(replay_add)(state, {**host, "done": True})
+    assert got.data["done"].dtype == jnp.bool_ and bool(got.data["done"][0])
+
+
 def test_add_fills_slots_and_counts(variant):
     """Items go to slots 0, 1, 2 in order; size and index count the adds; dtypes are kept."""
     add = variant(replay_add)
