@@ -30,6 +30,9 @@ class LogPoint:
     layer_names: list[str]  # names of the noisy layers, the columns of ``sigma``
     steps_per_sec: float  # aggregate env steps per second since the last log point
     tracker: EpisodeTracker
+    updates: np.ndarray | None = None
+    """[agents] TD updates since the last log point; None: unknown. With 0 (warm-up) the loss and
+    mean Q cells of ``metrics.csv`` are left empty instead of NaN."""
 
 
 class Hook:
@@ -66,7 +69,9 @@ class CsvLogHook(Hook):
 
     def log(self, point: LogPoint) -> None:
         for i in range(len(point.loss)):
-            row = {"loss": float(point.loss[i]), "mean_q": float(point.mean_q[i])}
+            learned = point.updates is None or point.updates[i] > 0
+            row = {"loss": float(point.loss[i]) if learned else None,
+                   "mean_q": float(point.mean_q[i]) if learned else None}
             row.update({f"sigma_{m}": float(point.sigma[i, j]) for j, m in enumerate(self.layer_names)})
             row["last100"] = point.tracker.last_mean(i)
             row["steps_per_sec"] = point.steps_per_sec

@@ -142,9 +142,11 @@ class _Run:
         self.t_log = now
         log_times.append((self.t, now - self.t_start))
         self.states, loss, q, count = self.fns.metrics(self.states)
-        self.check_health(hooks, np.asarray(loss), np.asarray(count))
+        count = np.asarray(count)
+        self.check_health(hooks, np.asarray(loss), count)
         sigma = np.asarray(self.fns.sigma(self.states))
-        point = LogPoint(self.t, np.asarray(loss), np.asarray(q), sigma, self.layer_names, sps, self.tracker)
+        point = LogPoint(self.t, np.asarray(loss), np.asarray(q), sigma, self.layer_names, sps, self.tracker,
+                         count)
         for hook in hooks:
             hook.log(point)
 

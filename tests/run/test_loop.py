@@ -49,3 +49,20 @@ def test_a_diverged_agent_is_frozen_and_the_others_go_on():
     assert fine.eval_returns is not None and both.env_steps == 600
     alone = train(config, [0], evaluate_at_end=False).agents[0]
     assert (alone.returns, alone.end_steps) == (fine.returns, fine.end_steps)
+
+
+def test_metrics_before_the_first_update_have_empty_loss_cells(tmp_path):
+    """Log points with no update since the last one (the warm-up) leave loss and mean_q empty,
+    not "nan"; from the first update on they hold numbers."""
+    import csv
+
+    config = dataclasses.replace(CONFIG, total_steps=400, warmup_steps=250, log_every=100,
+                                 checkpoint_every=400)
+    files = RunFiles([tmp_path / "agent"], tmp_path / "checkpoints")
+    files.agent_dirs[0].mkdir()
+    train(config, [0], files=files, evaluate_at_end=False)
+    with open(files.agent_dirs[0] / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["env_step"]) for r in rows] == [100, 200, 300, 400]
+    assert [(r["loss"], r["mean_q"]) for r in rows[:2]] == [("", ""), ("", "")]
+    assert all(float(r["loss"]) >= 0 and r["mean_q"] not in ("", "nan") for r in rows[2:])
