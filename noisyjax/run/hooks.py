@@ -87,22 +87,29 @@ class CsvLogHook(Hook):
 
 
 class ProgressHook(Hook):
-    """A tqdm bar over all agents' env steps, with episodes, last-100 mean, solved and steps/s."""
+    """A tqdm bar over all agents' env steps, with episodes, last-100 mean, solved and steps/s.
 
-    def __init__(self, total: int, initial: int, agents: int):
+    One speed is shown: the aggregate env steps/s of the last log interval (tqdm's own smoothed
+    rate, which also counted compilation, is left out of the bar). ``file``: where the bar is
+    drawn (None: stderr)."""
+
+    BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+
+    def __init__(self, total: int, initial: int, agents: int, file=None):
         self.agents = agents
         self.bar = tqdm(
             total=total * agents, initial=initial * agents, unit="step", unit_scale=True,
-            dynamic_ncols=True, smoothing=0.05,
+            dynamic_ncols=True, bar_format=self.BAR_FORMAT, file=file,
         )
         self.t = initial
 
     def log(self, point: LogPoint) -> None:
-        self.bar.update((point.t - self.t) * self.agents)
-        self.t = point.t
+        # the fields first, then the update that redraws the bar: it shows this point's values
         self.bar.set_postfix_str(
             f"{point.tracker.postfix()} {point.steps_per_sec:,.0f} steps/s", refresh=False
         )
+        self.bar.update((point.t - self.t) * self.agents)
+        self.t = point.t
 
     def diverged(self, i: int, seed: int, t: int) -> None:
         tqdm.write(f"agent {i} (seed {seed}) diverged at env step {t}: its episodes stop counting")

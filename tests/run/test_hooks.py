@@ -50,3 +50,24 @@ def test_hooks_and_stopwatch_see_the_real_loop():
     assert set(watch.seconds) == set(PARTS) and all(s >= 0 for s in watch.seconds.values())
     assert watch.seconds["step_update"] > 0 and watch.seconds["env"] > 0
     assert np.isfinite(sum(watch.seconds.values()))
+
+
+def test_progress_bar_shows_one_speed_and_the_latest_fields():
+    """The bar a log point draws holds that point's fields (not the previous point's) and a
+    single speed: the loop's steps/s, not also tqdm's own smoothed rate."""
+    import io
+
+    from noisyjax.run.episodes import EpisodeTracker
+    from noisyjax.run.hooks import ProgressHook
+
+    out = io.StringIO()
+    hook = ProgressHook(total=3_000, initial=0, agents=2, file=out)
+    hook.bar.mininterval = 0  # draw at every update (the loop's log points are seconds apart)
+    tracker = EpisodeTracker(2, None)
+    empty = np.zeros(2)
+    for t, sps in ((1_000, 1_234.0), (2_000, 5_678.0)):
+        hook.log(LogPoint(t, empty, empty, np.zeros((2, 0)), [], sps, tracker))
+        frame = out.getvalue().split("\r")[-1]
+        assert f"{sps:,.0f} steps/s" in frame and f"{2 * t / 1000:.2f}k/6.00k" in frame, frame
+        assert frame.count("/s") == 1, frame
+    hook.close()
