@@ -137,9 +137,11 @@ class Config:
     agent_axis: AgentAxis = "map"
     """Agent-axis strategy: 'map' is bitwise equal to a single run; 'vmap' may differ by ulps."""
     cpu_cores: CpuCores = "one"
-    """CPU cores of the run's process: 'one' pins it to one core (fastest for one agent on a small
-    CPU); 'all' lets XLA use every core (faster for wide sweeps). Results are bitwise reproducible
-    between runs with the same setting."""
+    """CPU cores of the run's process, applied by the entry points (``experiments.lunar`` and
+    ``experiments.sweep``) before JAX starts: 'one' pins the process to one core (fastest for one
+    agent on a small CPU); 'all' lets XLA use every core (faster for wide sweeps). Results are
+    bitwise reproducible between runs with the same setting. ``nj.train`` ignores it: in a
+    notebook the process, and JAX's threads in it, already run where the OS put them."""
 
     def __post_init__(self) -> None:
         validate(self)
