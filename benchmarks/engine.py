@@ -104,6 +104,8 @@ def _floor(config: Config, obs_dim: int, num_actions: int, n: int, reps: int) ->
 
 
 def measure(args: Args) -> list[dict]:
+    if args.quick:  # a few hundred steps: 200 of warm-up, then 4 log points of 100
+        args = dataclasses.replace(args, warmup_steps=200, measure_steps=400, log_every=100)
     base = Config(
         warmup_steps=args.warmup_steps, total_steps=args.warmup_steps + args.measure_steps,
         log_every=args.log_every, checkpoint_every=10**9, eval_episodes=1, agent_axis=args.agent_axis,
