@@ -19,6 +19,7 @@ from noisyjax.agent.types import (
     hparams_from_config,
     stack_hparams,
 )
+from noisyjax.analysis import stats
 from noisyjax.config import PRESETS, Config, preset_config
 from noisyjax.nn.networks import QNetwork, mean_abs_sigma
 from noisyjax.nn.noisy import (
@@ -35,10 +36,13 @@ from noisyjax.replay.per import PriorityState, per_add, per_init, per_sample, pe
 from noisyjax.replay.uniform import ReplayState, can_sample, replay_add, replay_init, replay_sample
 from noisyjax.run.engine import EngineState, TrainOutput, make_train
 from noisyjax.run.episodes import WINDOW, EpisodeTracker, is_solved
+from noisyjax.run.evaluation import evaluate
 from noisyjax.run.hooks import Hook, LogPoint, Stopwatch
 from noisyjax.run.loop import AgentResult, RunFiles, TrainResult, train
 
 __all__ = [
+    "evaluate",
+    "stats",
     "categorical_l2_project",
     "categorical_loss",
     "categorical_target",

@@ -29,3 +29,17 @@ def test_functions_are_short():
                 if n > MAX_FUNCTION_LINES:
                     long[f"{p.relative_to(PACKAGE)}:{node.name}"] = n
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_the_notebook_api_is_top_level():
+    """What the README imports, and a notebook's evaluation, statistics and hyperparameter
+    helpers, are importable from ``noisyjax``; ``__all__`` lists only names that exist."""
+    import noisyjax as nj
+
+    for name in ("noisy_dense_init", "noisy_dense_apply", "NoisyDense", "QNetwork", "replay_init",
+                 "replay_add", "replay_sample", "Config", "train", "evaluate", "stats",
+                 "stack_hparams", "hparams_from_config", "SWEEPABLE"):
+        assert name in nj.__all__ and getattr(nj, name) is not None, name
+    assert all(hasattr(nj, name) for name in nj.__all__)
+    assert len(set(nj.__all__)) == len(nj.__all__)
+    assert callable(nj.stats.steps_to_solve) and callable(nj.evaluate)
