@@ -55,6 +55,31 @@ class Hook:
         """The loop is over (finished, stopped or interrupted)."""
 
 
+def metric_row(point: LogPoint, i: int) -> dict:
+    """Agent ``i``'s values at ``point``, as ``metrics.csv`` holds them (without ``env_step``):
+    loss and mean_q (None with no update since the last point), ``sigma_<layer>`` per noisy
+    layer, ``last100`` (None before the first episode) and ``steps_per_sec``."""
+    learned = point.updates is None or point.updates[i] > 0
+    row = {"loss": float(point.loss[i]) if learned else None,
+           "mean_q": float(point.mean_q[i]) if learned else None}
+    row.update({f"sigma_{m}": float(point.sigma[i, j]) for j, m in enumerate(point.layer_names)})
+    row["last100"] = point.tracker.last_mean(i)
+    row["steps_per_sec"] = point.steps_per_sec
+    return row
+
+
+class HistoryHook(Hook):
+    """Keeps every agent's ``metric_row``s in memory (with ``env_step``), so a run with no files
+    still has its loss, Q and sigma history: ``rows[i]`` is agent ``i``'s list."""
+
+    def __init__(self, agents: int):
+        self.rows: list[list[dict]] = [[] for _ in range(agents)]
+
+    def log(self, point: LogPoint) -> None:
+        for i in range(len(point.loss)):
+            self.rows[i].append({"env_step": point.t, **metric_row(point, i)})
+
+
 class CsvLogHook(Hook):
     """``episodes.csv`` and ``metrics.csv`` per agent folder (``noisyjax.io.csvlog``); on resume
     the files are cut back to the lines the checkpoint (``lines``) had seen."""
@@ -69,13 +94,7 @@ class CsvLogHook(Hook):
 
     def log(self, point: LogPoint) -> None:
         for i in range(len(point.loss)):
-            learned = point.updates is None or point.updates[i] > 0
-            row = {"loss": float(point.loss[i]) if learned else None,
-                   "mean_q": float(point.mean_q[i]) if learned else None}
-            row.update({f"sigma_{m}": float(point.sigma[i, j]) for j, m in enumerate(self.layer_names)})
-            row["last100"] = point.tracker.last_mean(i)
-            row["steps_per_sec"] = point.steps_per_sec
-            self.writer.metrics(i, point.t, row)
+            self.writer.metrics(i, point.t, metric_row(point, i))
         self.writer.flush()
 
     def before_checkpoint(self) -> dict:

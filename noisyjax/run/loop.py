@@ -28,7 +28,7 @@ from noisyjax.run.env_ids import is_device_env
 from noisyjax.run.envs import HostEnvs, solve_threshold
 from noisyjax.run.episodes import EpisodeTracker
 from noisyjax.run.evaluation import evaluate
-from noisyjax.run.hooks import CsvLogHook, Hook, LogPoint, NoStopwatch, ProgressHook, Stopwatch
+from noisyjax.run.hooks import CsvLogHook, HistoryHook, Hook, LogPoint, NoStopwatch, ProgressHook, Stopwatch
 from noisyjax.run.programs import compile_programs
 from noisyjax.run.results import AgentResult, RunFiles, TrainResult, config_record
 from noisyjax.run.signals import STOP
@@ -281,7 +281,8 @@ def drive(run: _Run, overrides: list[dict], files: RunFiles | None, progress: bo
     progress hooks, ``loop(run, files, hooks, log_times) -> (interrupted, seconds)``, close the
     hooks and envs, evaluate, and collect the result."""
     lines = run.begin(stack_hparams(run.config, overrides), files)
-    all_hooks: list[Hook] = []
+    history = HistoryHook(len(run.seeds))
+    all_hooks: list[Hook] = [history]
     if files is not None:
         all_hooks.append(CsvLogHook(files.agent_dirs, run.layer_names, lines))
     if progress:
@@ -297,7 +298,7 @@ def drive(run: _Run, overrides: list[dict], files: RunFiles | None, progress: bo
         hook.close()
     run.envs.close()
     mesh = run.mesh
-    return _finish(run, overrides, evaluate_at_end and not interrupted, TrainResult(
+    return _finish(run, overrides, evaluate_at_end and not interrupted, history.rows, TrainResult(
         agents=[], states=run.states, agent=run.agent, env_steps=run.t, wall_time=wall,
         steps_per_sec=(run.t - start_t) * len(run.seeds) / max(wall, 1e-9), interrupted=interrupted,
         threshold=run.tracker.threshold, devices=1 if mesh is None else mesh.size, log_times=log_times,
@@ -305,13 +306,15 @@ def drive(run: _Run, overrides: list[dict], files: RunFiles | None, progress: bo
     ))
 
 
-def _finish(run: _Run, overrides: list[dict], evaluate_now: bool, result: TrainResult) -> TrainResult:
-    """Fill ``result.agents`` from the tracker, with the final evaluation when asked for."""
+def _finish(run: _Run, overrides: list[dict], evaluate_now: bool, metrics: list[list[dict]],
+            result: TrainResult) -> TrainResult:
+    """Fill ``result.agents`` from the tracker and the metrics ``history``, with the final
+    evaluation when asked for."""
     tr = run.tracker
     for i, seed in enumerate(run.seeds):
         a = AgentResult(
             seed, overrides[i], tr.returns[i], tr.lengths[i], tr.end_steps[i], tr.solved_at[i],
-            seconds_to_solve=tr.solved_time[i], diverged_at=run.diverged[i],
+            seconds_to_solve=tr.solved_time[i], diverged_at=run.diverged[i], metrics=metrics[i],
         )
         if evaluate_now and a.diverged_at is None:
             a.eval_returns = run.evaluate(i).tolist()

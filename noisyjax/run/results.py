@@ -31,6 +31,11 @@ class AgentResult:
     """Env step at which a non-finite loss or parameter was found (its episodes stop counting
     there); None if the agent stayed finite."""
 
+    metrics: list[dict] = dataclasses.field(default_factory=list)
+    """Every log point of this process's part of the run, as ``metrics.csv`` rows (``env_step``,
+    ``loss``, ``mean_q``, ``sigma_<layer>``, ``last100``, ``steps_per_sec``; None where the CSV
+    cell is empty), kept in memory whether or not the run writes files."""
+
     def last_mean(self, n: int = WINDOW) -> float | None:
         """Mean return of the last ``n`` episodes (None before the first episode)."""
         return last_mean(self.returns, n)
@@ -55,6 +60,23 @@ class TrainResult:
     process: throughput after warm-up or compilation is a difference of two entries."""
     total_wall_time: float = 0.0
     """Training-loop seconds summed over every part of a resumed run (this one included)."""
+
+    def to_dataframe(self):
+        """``(episodes, metrics)`` as two pandas DataFrames, one row per episode (``agent``,
+        ``seed``, the swept settings, ``episode``, ``env_step``, ``return``, ``length``) and per
+        agent and log point (``agent``, ``seed``, the swept settings and the ``metrics`` columns).
+        Needs pandas (the ``analysis`` extra)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError('to_dataframe needs pandas: pip install -e ".[analysis]"') from None
+        episodes, metrics = [], []
+        for i, a in enumerate(self.agents):
+            who = {"agent": i, "seed": a.seed, **a.overrides}
+            episodes += [{**who, "episode": k, "env_step": t, "return": r, "length": n}
+                         for k, (t, r, n) in enumerate(zip(a.end_steps, a.returns, a.lengths))]
+            metrics += [{**who, **row} for row in a.metrics]
+        return pd.DataFrame(episodes), pd.DataFrame(metrics)
 
     @property
     def diverged(self) -> bool:

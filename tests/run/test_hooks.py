@@ -44,6 +44,17 @@ def test_hooks_and_stopwatch_see_the_real_loop():
     assert [p[0] for p in hook.points] == [100, 200, 300, 400]
     assert all(p[1] == (2,) and p[2] == (2, 2) for p in hook.points)
     assert hook.points[0][3] == ["hidden_0", "q"] and hook.closed
+    # the metrics history, kept without any files; and both tables of the result
+    for agent in result.agents:
+        assert [m["env_step"] for m in agent.metrics] == [100, 200, 300, 400]
+        assert all(m["loss"] > 0 for m in agent.metrics)
+        assert set(agent.metrics[0]) == {"env_step", "loss", "mean_q", "sigma_hidden_0", "sigma_q",
+                                         "last100", "steps_per_sec"}
+    episodes, metrics = result.to_dataframe()
+    assert len(episodes) == sum(len(a.returns) for a in result.agents) and len(metrics) == 8
+    assert list(episodes.columns) == ["agent", "seed", "episode", "env_step", "return", "length"]
+    assert episodes[episodes.agent == 1]["return"].tolist() == result.agents[1].returns
+    assert metrics[metrics.agent == 0]["sigma_q"].tolist() == [m["sigma_q"] for m in result.agents[0].metrics]
     assert watch.steps == 200
     due = sum(result.agent.update_due_at(t) for t in range(101, 301))
     assert watch.updates == due > 0

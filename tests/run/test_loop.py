@@ -60,9 +60,13 @@ def test_metrics_before_the_first_update_have_empty_loss_cells(tmp_path):
                                  checkpoint_every=400)
     files = RunFiles([tmp_path / "agent"], tmp_path / "checkpoints")
     files.agent_dirs[0].mkdir()
-    train(config, [0], files=files, evaluate_at_end=False)
+    result = train(config, [0], files=files, evaluate_at_end=False)
     with open(files.agent_dirs[0] / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
+    # the in-memory history holds the CSV's rows (written to 6 significant digits)
+    for row, kept in zip(rows, result.agents[0].metrics, strict=True):
+        assert {k: f"{v:.6g}" if isinstance(v, float) else ("" if v is None else str(v))
+                for k, v in kept.items()} == row
     assert [int(r["env_step"]) for r in rows] == [100, 200, 300, 400]
     assert [(r["loss"], r["mean_q"]) for r in rows[:2]] == [("", ""), ("", "")]
     assert all(float(r["loss"]) >= 0 and r["mean_q"] not in ("", "nan") for r in rows[2:])
