@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import jax
+import numpy as np
 import pytest
 from conftest import call
 
@@ -654,3 +655,66 @@ def test_sweep_over_two_devices_equals_single_runs(tmp_path):
     sweep_log = (tmp_path / "s" / row["folder"] / "episodes.csv").read_bytes()
     assert sweep_log == (tmp_path / "one" / "episodes.csv").read_bytes()
     assert sweep_log.count(b"\n") > 5
+
+
+# ---------------------------------------------------------------------------------------------
+# compare
+
+
+def test_compare_two_runs_and_a_sweep(runs, swept, tmp_path, capsys):
+    """compare groups the agents of two runs and a 2-seed x 2-rate sweep by their differing
+    setting (the learning rate); its table's values are those of the agents' own CSVs."""
+    from scipy import stats as sps
+
+    from experiments import compare
+
+    out = tmp_path / "cmp"
+    folders = [str(runs["seed0"]), str(runs["seed1"]), str(swept)]
+    assert call(compare.main, [*folders, "--out", str(out), "--reps", "200"]) == 0
+    table = {r["group"]: r for r in rows(out / "compare.csv")}
+    by_rate: dict[float, list[Path]] = {}
+    for run in ("seed0", "seed1"):
+        by_rate.setdefault(DEFAULT_LR, []).append(runs[run])
+    for r in rows(swept / "sweep.csv"):
+        by_rate.setdefault(float(r["learning_rate"]), []).append(swept / r["folder"])
+    assert set(table) == {f"learning_rate={lr}" for lr in by_rate}
+    for lr, dirs in by_rate.items():
+        row = table[f"learning_rate={lr}"]
+        finals = [np.mean([float(e["return"]) for e in rows(d / "episodes.csv")][-100:]) for d in dirs]
+        assert int(row["agents"]) == len(dirs)
+        assert float(row["final_iqm"]) == pytest.approx(sps.trim_mean(finals, 0.25), abs=0.06)  # 1 decimal
+        assert float(row["final_low"]) <= float(row["final_iqm"]) <= float(row["final_high"])
+        evals = [summary(d)["final_eval"]["mean"] for d in dirs]
+        assert float(row["eval_mean"]) == pytest.approx(np.mean(evals))
+        solved = [summary(d)["steps_to_solve"] for d in dirs]
+        assert int(row["solved"]) == sum(s is not None for s in solved)
+    assert "| learning_rate=0.0005 | 2 |" in (out / "compare.md").read_text()
+    for png in ("sweep_returns.png", "sweep_solved.png", "sweep_sigma.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    # --label names one group per folder
+    assert call(compare.main, [folders[0], folders[1], "--label", "a", "--label", "a", "--out",
+                               str(tmp_path / "lab"), "--reps", "200"]) == 0
+    assert [r["group"] for r in rows(tmp_path / "lab" / "compare.csv")] == ["a"]
+
+
+def test_compare_refuses_mixed_envs_and_non_runs(runs, tmp_path, capsys):
+    from experiments import compare
+
+    other = tmp_path / "other"
+    shutil.copytree(runs["seed1"], other, ignore=shutil.ignore_patterns("checkpoints"))
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["config"]["env"] = "Acrobot-v1"
+    (other / "config.json").write_text(json.dumps(cfg))
+    cases = [
+        ([str(runs["seed0"]), str(other)], "different envs (Acrobot-v1, CartPole-v1)"),
+        ([str(tmp_path)], "is not a run or sweep folder"),
+        ([str(runs["seed0"]), "--label", "x", "--label", "y"], "--label was given 2 time(s) for 1 folder(s)"),
+    ]
+    for argv, words in cases:
+        assert call(compare.main, [*argv, "--out", str(tmp_path / "no")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and words in err and "\n" not in err, err
+        assert not (tmp_path / "no").exists()
+    assert call(compare.main, [str(runs["seed0"]), str(other), "--allow-mixed-envs", "--reps", "200",
+                               "--out", str(tmp_path / "mixed")]) == 0
