@@ -30,6 +30,7 @@ from experiments.common import (
     refusing,
 )
 from noisyjax.config import SEED_END, Config, PresetName
+from noisyjax.io.live import LiveLog, live_hooks, require
 from noisyjax.io.provenance import command_line
 from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
@@ -39,8 +40,10 @@ from noisyjax.io.rundir import (
     write_config,
 )
 from noisyjax.io.summary import finish_agent_dir, rebuild_plots
+from noisyjax.run.env_ids import MissingExtra
 from noisyjax.run.envs import folder_name, solve_threshold
 from noisyjax.run.loop import RunFiles, train
+from noisyjax.run.results import config_record
 from noisyjax.run.sweeps import SweepError, available_memory, bytes_per_agent, check_memory
 
 
@@ -62,6 +65,10 @@ class Args:
     config.json; flags that contradict them are refused)."""
     quiet: bool = False
     """No progress bar (for scripts)."""
+    log: tyro.conf.UseAppendAction[tuple[LiveLog, ...]] = ()
+    """Live logging beside the CSVs (repeatable): tensorboard writes event files into the run
+    folder's tb/ (the tensorboard extra); wandb logs to Weights & Biases (the wandb extra;
+    WANDB_MODE=offline works offline)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(Args, argv, description=__doc__, default=preset_default(Args, argv))
+    try:
+        require(args.log)
+    except MissingExtra as err:
+        fail(str(err))
     if args.resume is not None:
         return resume(args, argv)
     if not 0 <= args.seed < SEED_END:
@@ -87,7 +98,7 @@ def _main(argv: list[str] | None) -> int:
     with held(out):
         write_config(out, args.config, [args.seed],
                      {"preset": args.preset, "command": command_line("experiments.lunar", argv)})
-        return run(args.config, args.seed, out, resume=False, quiet=args.quiet)
+        return run(args.config, args.seed, out, resume=False, quiet=args.quiet, log=args.log)
 
 
 def resume(args: Args, argv: list[str]) -> int:
@@ -103,7 +114,7 @@ def resume(args: Args, argv: list[str]) -> int:
         fail(str(err))
     seed = payload["seeds"][0]
     # Re-parse with the run's own settings as defaults: any flag that changes them is a conflict.
-    saved = Args(config=config, seed=seed, out=None, resume=run_dir, quiet=args.quiet)
+    saved = Args(config=config, seed=seed, out=None, resume=run_dir, quiet=args.quiet, log=args.log)
     again = parse(Args, argv, default=saved)
     if again.seed != seed:
         fail(f"--seed {again.seed} conflicts with the run's seed {seed}; drop it to resume")
@@ -118,15 +129,16 @@ def resume(args: Args, argv: list[str]) -> int:
             fail(f"{run_dir} already finished; start a new run (with --out) instead of resuming")
         if state == "restart" and not args.quiet:
             print("no checkpoint yet: the run starts again from env step 0", file=sys.stderr)
-        return run(config, seed, Path(run_dir), resume=True, quiet=args.quiet)
+        return run(config, seed, Path(run_dir), resume=True, quiet=args.quiet, log=args.log)
 
 
-def run(config: Config, seed: int, out: Path, *, resume: bool, quiet: bool) -> int:
+def run(config: Config, seed: int, out: Path, *, resume: bool, quiet: bool, log: tuple[str, ...] = ()) -> int:
     files = RunFiles([out], out / CHECKPOINT_DIR, resume=resume)
     if not quiet:
         print(f"run folder: {out}", file=sys.stderr)
     pin_cores(config, quiet)
-    result = train(config, [seed], files=files, progress=not quiet)
+    hooks = live_hooks(log, [out], config_record(config), [seed])
+    result = train(config, [seed], files=files, progress=not quiet, hooks=hooks)
     summary = finish_agent_dir(out, result, 0)
     if result.interrupted:
         print(

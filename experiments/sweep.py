@@ -36,6 +36,7 @@ from experiments.common import (
 )
 from noisyjax.config import Config, PresetName
 from noisyjax.io import atomic
+from noisyjax.io.live import LiveLog, live_hooks, require
 from noisyjax.io.provenance import command_line
 from noisyjax.io.rundir import (
     CHECKPOINT_DIR,
@@ -47,8 +48,10 @@ from noisyjax.io.rundir import (
     write_json,
 )
 from noisyjax.io.summary import finish_agent_dir, rebuild_plots, status
+from noisyjax.run.env_ids import MissingExtra
 from noisyjax.run.envs import folder_name, solve_threshold
 from noisyjax.run.loop import RunFiles, train
+from noisyjax.run.results import config_record
 from noisyjax.run.sweeps import (
     SweepError,
     available_memory,
@@ -80,6 +83,9 @@ class Args:
     """Continue the sweep in this folder from its last checkpoint."""
     quiet: bool = False
     """No progress bar."""
+    log: tyro.conf.UseAppendAction[tuple[LiveLog, ...]] = ()
+    """Live logging beside the CSVs (repeatable): tensorboard (event files in each agent folder's
+    tb/) or wandb (one W&B run per agent); see experiments.lunar --help."""
 
 
 def agent_dir_name(i: int, seed: int, override: dict) -> str:
@@ -96,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(Args, argv, description=__doc__, default=preset_default(Args, argv))
+    try:
+        require(args.log)
+    except MissingExtra as err:
+        fail(str(err))
     if args.resume is not None:
         return resume(args, argv)
     request_devices(args.config)  # before anything starts JAX's backend
@@ -116,7 +126,8 @@ def _main(argv: list[str] | None) -> int:
              "preset": args.preset, "memory_bytes_per_agent": per_agent,
              "command": command_line("experiments.sweep", argv)},
         )
-        return run(args.config, out, agent_seeds, overrides, names, resume=False, quiet=args.quiet)
+        return run(args.config, out, agent_seeds, overrides, names, resume=False, quiet=args.quiet,
+                   log=args.log)
 
 
 def resume(args: Args, argv: list[str]) -> int:
@@ -147,11 +158,12 @@ def resume(args: Args, argv: list[str]) -> int:
         request_devices(config)
         return run(
             config, Path(run_dir), payload["seeds"], payload["overrides"], payload["agent_dirs"],
-            resume=True, quiet=args.quiet,
+            resume=True, quiet=args.quiet, log=args.log,
         )
 
 
-def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool) -> int:
+def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool,
+        log: tuple[str, ...] = ()) -> int:
     dirs = [out / name for name in names]
     files = RunFiles(dirs, out / CHECKPOINT_DIR, resume=resume)
     if not quiet:
@@ -162,7 +174,8 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
     mesh = agent_mesh(len(seeds))  # the split train will use; said before the long wait
     if mesh is not None and not quiet:
         print(f"agents split over {mesh.size} CPU devices ({len(seeds) // mesh.size} each)", file=sys.stderr)
-    result = train(config, seeds, overrides=overrides, files=files, progress=not quiet)
+    hooks = live_hooks(log, dirs, config_record(config), list(seeds))
+    result = train(config, seeds, overrides=overrides, files=files, progress=not quiet, hooks=hooks)
     rows = []
     for i, d in enumerate(dirs):
         s = finish_agent_dir(d, result, i)

@@ -718,3 +718,80 @@ def test_compare_refuses_mixed_envs_and_non_runs(runs, tmp_path, capsys):
         assert not (tmp_path / "no").exists()
     assert call(compare.main, [str(runs["seed0"]), str(other), "--allow-mixed-envs", "--reps", "200",
                                "--out", str(tmp_path / "mixed")]) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# live logging
+
+
+def read_events(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """tag -> [(step, value)] of the TensorBoard event files in ``folder`` (TFRecord framing:
+    length, its CRC, the Event proto, its CRC)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    tags: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data, i = path.read_bytes(), 0
+        while i < len(data):
+            (n,) = struct.unpack("<Q", data[i : i + 8])
+            event = event_pb2.Event.FromString(data[i + 12 : i + 12 + n])
+            i += 12 + n + 4
+            for v in event.summary.value:
+                tags.setdefault(v.tag, []).append((event.step, v.simple_value))
+    return tags
+
+
+def test_log_tensorboard_mirrors_the_csvs(runs, tmp_path):
+    """--log tensorboard writes event files into the run folder's tb/ that hold every episode and
+    every metrics.csv value at its env step."""
+    out = train(tmp_path / "tb-run", "--seed", "0", "--log", "tensorboard")
+    tags = read_events(out / "tb")
+    eps = rows(out / "episodes.csv")
+    assert tags["episode/return"] == [(int(e["env_step"]), pytest.approx(float(e["return"]))) for e in eps]
+    metrics = rows(out / "metrics.csv")
+    for column in ("loss", "mean_q", "sigma_hidden_0", "last100"):
+        want = [(int(r["env_step"]), float(r[column])) for r in metrics if r[column] != ""]
+        got = tags[f"train/{column}"]
+        assert [s for s, _ in got] == [s for s, _ in want] and len(want) == TOTAL // 100
+        np.testing.assert_allclose([v for _, v in got], [v for _, v in want], rtol=1e-5)
+    # live logging changes no bit of the run: the episodes of the same run without it
+    assert (out / "episodes.csv").read_bytes() == (runs["seed0"] / "episodes.csv").read_bytes()
+
+
+def test_log_refuses_a_missing_extra(tmp_path, monkeypatch, capsys):
+    from noisyjax.io import live
+
+    monkeypatch.setitem(live._PACKAGES, "tensorboard", ("noisyjax_no_such_writer", "tensorboard"))
+    out = tmp_path / "run"
+    assert call(lunar.main, [*FLAGS, "--log", "tensorboard", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --log tensorboard needs noisyjax_no_such_writer: pip install -e '.[tensorboard]'"
+    assert not out.exists()
+
+
+def test_log_wandb_offline(runs, tmp_path, monkeypatch):
+    """--log wandb with WANDB_MODE=offline: one offline W&B run in the run folder, logged with
+    every episode and every metrics.csv value (recorded on their way into wandb's Run.log)."""
+    wandb_run = pytest.importorskip("wandb.sdk.wandb_run", reason="the wandb extra is in the test command")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logged: list[dict] = []
+    original = wandb_run.Run.log
+
+    def log(self, data, *args, **kwargs):
+        logged.append(dict(data))
+        return original(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(wandb_run.Run, "log", log)
+    out = train(tmp_path / "wandb-run", "--seed", "0", "--log", "wandb")
+    assert len(list((out / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
+    episodes = [(d["env_step"], d["episode/return"]) for d in logged if "episode/return" in d]
+    eps = rows(out / "episodes.csv")
+    assert episodes == [(int(e["env_step"]), pytest.approx(float(e["return"]))) for e in eps]
+    losses = [(d["env_step"], d["train/loss"]) for d in logged if "train/loss" in d]
+    want = [(int(r["env_step"]), float(r["loss"])) for r in rows(out / "metrics.csv")]
+    assert [s for s, _ in losses] == [s for s, _ in want]
+    np.testing.assert_allclose([v for _, v in losses], [v for _, v in want], rtol=1e-5)
+    assert (out / "episodes.csv").read_bytes() == (runs["seed0"] / "episodes.csv").read_bytes()
