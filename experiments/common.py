@@ -232,17 +232,70 @@ def divergence_hint(config) -> str:
     return f"try a smaller --learning-rate (now {config.learning_rate:g})"
 
 
+def _flag_value(argv: list[str], flag: str) -> str | None:
+    """The value of the last ``flag VALUE`` or ``flag=VALUE`` in ``argv`` (None if absent)."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def config_from_file(path: Path):
+    """The ``Config`` of ``--config-file``: a run's ``config.json`` (its ``config`` object; a field
+    it lacks takes the value the run trained with), a run folder, or a JSON or YAML file of Config
+    fields. Anything else is one ``error:`` line and exit status 2."""
+    from noisyjax.config import Config
+    from noisyjax.io.rundir import ADDED_FIELDS, CONFIG_FILE
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_FILE
+    try:
+        text = path.read_text()
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            payload = yaml.safe_load(text)
+        else:
+            payload = json.loads(text)
+    except FileNotFoundError:
+        fail(f"--config-file {path}: no such file; give a run's config.json or a YAML file of settings")
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # yaml's and json's errors are ValueErrors
+        fail(f"--config-file {path} cannot be read ({str(err).splitlines()[0]}); give JSON or YAML")
+    if isinstance(payload, dict) and isinstance(payload.get("config"), dict):
+        fields = {**ADDED_FIELDS, **payload["config"]}  # a run's config.json
+    elif isinstance(payload, dict):
+        fields = payload
+    else:
+        fail(f"--config-file {path} holds no settings (expected a mapping of Config fields)")
+    names = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(fields) - names)
+    if unknown:
+        hint = difflib.get_close_matches(unknown[0], sorted(names), n=1)
+        fail(f"--config-file {path} has unknown setting(s) {', '.join(unknown)}"
+             + (f"; did you mean {hint[0]}?" if hint else ""))
+    if isinstance(fields.get("hidden_sizes"), list):
+        fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
+    try:
+        return Config(**fields)
+    except (TypeError, ValueError) as err:
+        fail(f"--config-file {path}: " + _flag_names(str(err)))
+
+
 def preset_default(cls: type[T], argv: list[str]) -> T | None:
-    """Default ``cls`` instance for ``--preset NAME`` in ``argv`` (its Config holds the preset's
-    values, which the other flags then override); None when no preset is named."""
+    """Default ``cls`` instance for ``--preset NAME`` or ``--config-file FILE`` in ``argv`` (its
+    Config holds the preset's or the file's values, which the other flags then override); None
+    when neither is given. Both at once are refused."""
     from noisyjax.config import preset_config
 
-    name = None
-    for i, arg in enumerate(argv):
-        if arg == "--preset" and i + 1 < len(argv):
-            name = argv[i + 1]
-        elif arg.startswith("--preset="):
-            name = arg.split("=", 1)[1]
+    name, file = _flag_value(argv, "--preset"), _flag_value(argv, "--config-file")
+    if name is not None and file is not None:
+        fail("--preset and --config-file cannot be combined: put the preset's settings in the file")
+    if file is not None:
+        return cls(config=config_from_file(Path(file)), config_file=Path(file))
     if name is None:
         return None
     try:

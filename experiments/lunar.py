@@ -52,6 +52,9 @@ class Args:
     """Train one NoisyNet-DQN agent and write a run folder."""
 
     config: tyro.conf.OmitArgPrefixes[Config] = Config()
+    config_file: Path | None = None
+    """Start from the settings of an earlier run (its config.json or its folder) or of a JSON or
+    YAML file of Config fields; other flags override them."""
     preset: PresetName = "none"
     """Start from a named bundle of settings (rainbow-lite: noisy + double + dueling + PER +
     3-step returns; rainbow: rainbow-lite with the C51 head); other flags override it."""
@@ -85,6 +88,8 @@ def _main(argv: list[str] | None) -> int:
     except MissingExtra as err:
         fail(str(err))
     if args.resume is not None:
+        if args.config_file is not None:
+            fail("--config-file cannot be combined with --resume (a resumed run keeps its own settings)")
         return resume(args, argv)
     if not 0 <= args.seed < SEED_END:
         fail(f"--seed {args.seed} is invalid: must be in [0, {SEED_END}) (uint32 JAX keys)")

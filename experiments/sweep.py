@@ -69,6 +69,9 @@ class Args:
     """Train one agent per (seed, grid point) in one vmapped loop."""
 
     config: tyro.conf.OmitArgPrefixes[Config] = Config()
+    config_file: Path | None = None
+    """Start from the settings of an earlier run (its config.json or its folder) or of a JSON or
+    YAML file of Config fields; other flags override them."""
     preset: PresetName = "none"
     """Start from a named bundle of settings (rainbow-lite: noisy + double + dueling + PER +
     3-step returns; rainbow: rainbow-lite with the C51 head); other flags override it."""
@@ -107,6 +110,8 @@ def _main(argv: list[str] | None) -> int:
     except MissingExtra as err:
         fail(str(err))
     if args.resume is not None:
+        if args.config_file is not None:
+            fail("--config-file cannot be combined with --resume (a resumed sweep keeps its own settings)")
         return resume(args, argv)
     request_devices(args.config)  # before anything starts JAX's backend
     info = check_env(args.config)

@@ -795,3 +795,49 @@ def test_log_wandb_offline(runs, tmp_path, monkeypatch):
     assert [s for s, _ in losses] == [s for s, _ in want]
     np.testing.assert_allclose([v for _, v in losses], [v for _, v in want], rtol=1e-5)
     assert (out / "episodes.csv").read_bytes() == (runs["seed0"] / "episodes.csv").read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# --config-file
+
+
+def test_config_file_round_trip(runs, tmp_path):
+    """A run started from another run's config.json is that run again (the same episodes.csv);
+    flags override the file, and a YAML file of a few fields starts from the defaults."""
+    source = runs["seed0"] / "config.json"
+    again = tmp_path / "again"
+    argv = ["--config-file", str(source), "--seed", "0", "--quiet", "--out", str(again)]
+    assert call(lunar.main, argv) == 0
+    assert (again / "episodes.csv").read_bytes() == (runs["seed0"] / "episodes.csv").read_bytes()
+    saved = json.loads(source.read_text())["config"]
+    assert json.loads((again / "config.json").read_text())["config"] == saved
+    # a flag overrides the file; a YAML file sets only what it names
+    yaml_file = tmp_path / "small.yaml"
+    yaml_file.write_text("env: CartPole-v1\nhidden_sizes: [16, 16]\nbatch_size: 16\n")
+    from experiments.common import config_from_file
+
+    config = config_from_file(yaml_file)
+    assert (config.env, config.hidden_sizes, config.batch_size) == ("CartPole-v1", (16, 16), 16)
+    assert config.learning_rate == Config().learning_rate
+    from experiments.common import parse, preset_default
+
+    argv = ["--config-file", str(source), "--total-steps", "300"]
+    args = parse(lunar.Args, argv, default=preset_default(lunar.Args, argv))
+    assert args.config.total_steps == 300 and args.config.hidden_sizes == (16, 16)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--config-file", "nope.json"], "--config-file nope.json: no such file"),
+    (["--config-file", "{bad}"], "has unknown setting(s) learning_rat; did you mean learning_rate?"),
+    (["--config-file", "{bad}", "--preset", "rainbow"], "--preset and --config-file cannot be combined"),
+    (["--config-file", "{yaml}"], "--gamma 1.5 is invalid"),
+])
+def test_config_file_refusals(argv, words, tmp_path, capsys):
+    (tmp_path / "bad.json").write_text(json.dumps({"learning_rat": 1e-3}))
+    (tmp_path / "bad.yaml").write_text("gamma: 1.5\n")
+    argv = [a.replace("{bad}", str(tmp_path / "bad.json")).replace("{yaml}", str(tmp_path / "bad.yaml"))
+            for a in argv]
+    assert call(lunar.main, [*argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and words in err and "\n" not in err, err
+    assert not (tmp_path / "run").exists()
