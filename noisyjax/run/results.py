@@ -78,6 +78,33 @@ class TrainResult:
             metrics += [{**who, **row} for row in a.metrics]
         return pd.DataFrame(episodes), pd.DataFrame(metrics)
 
+    def plot(self, out_dir: Path | str) -> list[Path]:
+        """Write the run's figures into ``out_dir`` (created): per agent ``agent<k>/`` with its
+        ``episodes.csv``, ``metrics.csv`` (from ``metrics``) and the three run plots, and with
+        several agents the sweep figures over them. Returns the figure paths."""
+        from noisyjax.analysis.plots import plot_sweep
+        from noisyjax.io.csvlog import RunWriter
+        from noisyjax.io.summary import PLOTS, write_plots
+
+        out_dir = Path(out_dir)
+        dirs = [out_dir / f"agent{k:03d}-seed{a.seed}" for k, a in enumerate(self.agents)]
+        first = next((a.metrics[0] for a in self.agents if a.metrics), None)  # metrics.csv's order
+        fields = [k for k in first if k != "env_step"] if first else ["loss", "mean_q", "last100"]
+        writer = RunWriter(dirs, fields)
+        for i, a in enumerate(self.agents):
+            for k, (t, r, n) in enumerate(zip(a.end_steps, a.returns, a.lengths)):
+                writer.episode(i, a.seed, k, t, r, n)
+            for row in a.metrics:
+                writer.metrics(i, row["env_step"], {k: v for k, v in row.items() if k != "env_step"})
+        writer.close()
+        paths = []
+        for d, a in zip(dirs, self.agents):
+            write_plots(d, self.threshold, title=f"{self.agent.config.env} seed {a.seed}")
+            paths += [d / name for name in PLOTS]
+        if len(self.agents) > 1:
+            paths += plot_sweep({"agents": dirs}, out_dir, self.threshold)
+        return paths
+
     @property
     def diverged(self) -> bool:
         """Whether any agent diverged (see ``AgentResult.diverged_at``)."""

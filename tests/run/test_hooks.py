@@ -55,6 +55,7 @@ def test_hooks_and_stopwatch_see_the_real_loop():
     assert list(episodes.columns) == ["agent", "seed", "episode", "env_step", "return", "length"]
     assert episodes[episodes.agent == 1]["return"].tolist() == result.agents[1].returns
     assert metrics[metrics.agent == 0]["sigma_q"].tolist() == [m["sigma_q"] for m in result.agents[0].metrics]
+
     assert watch.steps == 200
     due = sum(result.agent.update_due_at(t) for t in range(101, 301))
     assert watch.updates == due > 0
@@ -82,3 +83,18 @@ def test_progress_bar_shows_one_speed_and_the_latest_fields():
         assert f"{sps:,.0f} steps/s" in frame and f"{2 * t / 1000:.2f}k/6.00k" in frame, frame
         assert frame.count("/s") == 1, frame
     hook.close()
+
+
+def test_result_plot_writes_every_figure(tmp_path):
+    """result.plot draws a run made without files: each agent's three plots from its in-memory
+    logs, and the sweep figures over the agents."""
+    config = Config(env="CartPole-v1", total_steps=300, warmup_steps=100, batch_size=8, buffer_size=300,
+                    hidden_sizes=(8,), log_every=100, eval_episodes=1)
+    result = train(config, [0, 1], evaluate_at_end=False)
+    paths = result.plot(tmp_path / "figs")
+    names = sorted(p.name for p in paths)
+    assert names.count("learning_curve.png") == 2 and "sweep_returns.png" in names
+    for p in paths:
+        assert p.read_bytes()[:4] == b"\x89PNG", p
+    lines = (tmp_path / "figs" / "agent001-seed1" / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("env_step,loss,mean_q,sigma_hidden_0,sigma_q,last100") and len(lines) == 4
