@@ -18,6 +18,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import tyro
@@ -43,6 +44,8 @@ class Args:
     """Compare folders of different envs (their returns are on different scales)."""
     reps: int = 2_000
     """Bootstrap resamples of each interval."""
+    formats: tyro.conf.UseAppendAction[tuple[Literal["pdf", "svg"], ...]] = ()
+    """Vector copies of every figure beside its PNG (repeatable: --formats pdf --formats svg)."""
 
 
 @dataclasses.dataclass
@@ -176,11 +179,13 @@ def _main(argv: list[str] | None) -> int:
     out = new_run_dir(args.out, "compare")
     rows = table(groups, args.reps)
     print(write_table(rows, out, list(args.folders)))
+    from noisyjax.analysis.figures import also_save_as
     from noisyjax.analysis.plots import plot_sweep
 
     thresholds = {a.summary.get("solve_threshold") for f in folders for a in f}
     threshold = thresholds.pop() if len(thresholds) == 1 else None  # none drawn for mixed ones
-    plot_sweep({name: [a.folder for a in agents] for name, agents in groups.items()}, out, threshold)
+    with also_save_as(args.formats):
+        plot_sweep({name: [a.folder for a in agents] for name, agents in groups.items()}, out, threshold)
     print(f"wrote {out}/compare.md, compare.csv and the figures")
     return 0
 

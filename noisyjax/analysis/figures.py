@@ -9,7 +9,9 @@ half-written last line are tolerated.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -90,15 +92,34 @@ def style_steps_axis(ax) -> None:
     ax.grid(alpha=0.3)
 
 
+_ALSO: list[str] = []  # vector formats written beside every PNG (``also_save_as``)
+
+
+@contextlib.contextmanager
+def also_save_as(formats: tuple[str, ...]) -> Iterator[None]:
+    """Within the block, every figure saved as ``name.png`` is also saved as ``name.<fmt>`` for
+    each of ``formats`` (e.g. ``("pdf", "svg")``: vector copies for a paper)."""
+    before = list(_ALSO)
+    _ALSO[:] = [f for f in formats if f != "png"]
+    try:
+        yield
+    finally:
+        _ALSO[:] = before
+
+
 def save(fig, out_png: Path, tight: bool = True) -> Path:
-    """Write ``fig`` to ``out_png`` atomically (creating its folder) and close it; returns
-    ``out_png``. ``tight=False`` keeps the caller's layout (e.g. room left for a figure legend)."""
+    """Write ``fig`` to ``out_png`` atomically (creating its folder; and the ``also_save_as``
+    copies) and close it; returns ``out_png``. ``tight=False`` keeps the caller's layout (e.g.
+    room left for a figure legend)."""
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     try:
         if tight:
             fig.tight_layout()
         atomic.write_with(out_png, lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight"))
+        for fmt in _ALSO:
+            atomic.write_with(out_png.with_suffix(f".{fmt}"),
+                              lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, bbox_inches="tight"))
     finally:
         plt.close(fig)
     return out_png

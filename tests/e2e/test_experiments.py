@@ -694,8 +694,12 @@ def test_compare_two_runs_and_a_sweep(runs, swept, tmp_path, capsys):
     capsys.readouterr()
     # --label names one group per folder
     assert call(compare.main, [folders[0], folders[1], "--label", "a", "--label", "a", "--out",
-                               str(tmp_path / "lab"), "--reps", "200"]) == 0
+                               str(tmp_path / "lab"), "--reps", "200", "--formats", "pdf",
+                               "--formats", "svg"]) == 0
     assert [r["group"] for r in rows(tmp_path / "lab" / "compare.csv")] == ["a"]
+    # vector copies beside every PNG
+    assert (tmp_path / "lab" / "sweep_returns.pdf").read_bytes()[:5] == b"%PDF-"
+    assert b"<svg" in (tmp_path / "lab" / "sweep_sigma.svg").read_bytes()[:2000]
 
 
 def test_compare_refuses_mixed_envs_and_non_runs(runs, tmp_path, capsys):
