@@ -24,7 +24,7 @@ from noisyjax.run.evaluation import evaluate, record_episode
 
 @dataclasses.dataclass(frozen=True)
 class Args:
-    """Evaluate the latest checkpoint of a run folder."""
+    """Evaluate a checkpoint of a run folder (the latest by default)."""
 
     run_dir: tyro.conf.Positional[Path]
     """The run folder (python -m experiments.lunar wrote it)."""
@@ -40,6 +40,8 @@ class Args:
     actions): e.g. a run trained on envpool:LunarLander-v3 on gymnasium's LunarLander-v3."""
     agent: int = 0
     """In a sweep folder: which agent (its index in the sweep's seed list)."""
+    checkpoint: str = "latest"
+    """Which checkpoint: latest, or the env step of a kept one (--keep-checkpoints keeps more)."""
     quiet: bool = False
     """Print only the JSON result."""
 
@@ -52,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--gif {args.gif} exists; name a new file (nothing is overwritten)")
     if args.gif is not None and not args.gif.absolute().parent.is_dir():
         fail(f"--gif {args.gif}: folder {args.gif.absolute().parent} does not exist")
-    with refusing():  # no config.json, a damaged one, or a damaged checkpoint
-        agent, states, host, payload = load_run(args.run_dir)
+    if args.checkpoint != "latest" and not args.checkpoint.isdigit():
+        fail(f"--checkpoint {args.checkpoint} is invalid: give latest or an env step, e.g. 50000")
+    step = None if args.checkpoint == "latest" else int(args.checkpoint)
+    with refusing():  # no config.json, a damaged one, a missing or damaged checkpoint
+        agent, states, host, payload = load_run(args.run_dir, step)
     seeds = payload["seeds"]
     if args.env is not None:
         agent = on_env(agent, args.env)

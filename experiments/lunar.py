@@ -68,6 +68,9 @@ class Args:
     config.json; flags that contradict them are refused)."""
     quiet: bool = False
     """No progress bar (for scripts)."""
+    keep_checkpoints: int = 2
+    """Checkpoints kept in checkpoints/ (the newest N, at least 1); experiments.evaluate
+    --checkpoint STEP evaluates any kept one."""
     log: tyro.conf.UseAppendAction[tuple[LiveLog, ...]] = ()
     """Live logging beside the CSVs (repeatable): tensorboard writes event files into the run
     folder's tb/ (the tensorboard extra); wandb logs to Weights & Biases (the wandb extra;
@@ -87,6 +90,8 @@ def _main(argv: list[str] | None) -> int:
         require(args.log)
     except MissingExtra as err:
         fail(str(err))
+    if not 1 <= args.keep_checkpoints <= 10**6:
+        fail(f"--keep-checkpoints {args.keep_checkpoints} is invalid: must be in [1, 1000000]")
     if args.resume is not None:
         if args.config_file is not None:
             fail("--config-file cannot be combined with --resume (a resumed run keeps its own settings)")
@@ -103,7 +108,8 @@ def _main(argv: list[str] | None) -> int:
     with held(out):
         write_config(out, args.config, [args.seed],
                      {"preset": args.preset, "command": command_line("experiments.lunar", argv)})
-        return run(args.config, args.seed, out, resume=False, quiet=args.quiet, log=args.log)
+        return run(args.config, args.seed, out, resume=False, quiet=args.quiet, log=args.log,
+                   keep=args.keep_checkpoints)
 
 
 def resume(args: Args, argv: list[str]) -> int:
@@ -119,7 +125,8 @@ def resume(args: Args, argv: list[str]) -> int:
         fail(str(err))
     seed = payload["seeds"][0]
     # Re-parse with the run's own settings as defaults: any flag that changes them is a conflict.
-    saved = Args(config=config, seed=seed, out=None, resume=run_dir, quiet=args.quiet, log=args.log)
+    saved = Args(config=config, seed=seed, out=None, resume=run_dir, quiet=args.quiet, log=args.log,
+                 keep_checkpoints=args.keep_checkpoints)
     again = parse(Args, argv, default=saved)
     if again.seed != seed:
         fail(f"--seed {again.seed} conflicts with the run's seed {seed}; drop it to resume")
@@ -134,11 +141,13 @@ def resume(args: Args, argv: list[str]) -> int:
             fail(f"{run_dir} already finished; start a new run (with --out) instead of resuming")
         if state == "restart" and not args.quiet:
             print("no checkpoint yet: the run starts again from env step 0", file=sys.stderr)
-        return run(config, seed, Path(run_dir), resume=True, quiet=args.quiet, log=args.log)
+        return run(config, seed, Path(run_dir), resume=True, quiet=args.quiet, log=args.log,
+                   keep=args.keep_checkpoints)
 
 
-def run(config: Config, seed: int, out: Path, *, resume: bool, quiet: bool, log: tuple[str, ...] = ()) -> int:
-    files = RunFiles([out], out / CHECKPOINT_DIR, resume=resume)
+def run(config: Config, seed: int, out: Path, *, resume: bool, quiet: bool, log: tuple[str, ...] = (),
+        keep: int = 2) -> int:
+    files = RunFiles([out], out / CHECKPOINT_DIR, resume=resume, keep_checkpoints=keep)
     if not quiet:
         print(f"run folder: {out}", file=sys.stderr)
     pin_cores(config, quiet)

@@ -86,6 +86,9 @@ class Args:
     """Continue the sweep in this folder from its last checkpoint."""
     quiet: bool = False
     """No progress bar."""
+    keep_checkpoints: int = 2
+    """Checkpoints kept in checkpoints/ (the newest N, at least 1); experiments.evaluate
+    --checkpoint STEP evaluates any kept one."""
     log: tyro.conf.UseAppendAction[tuple[LiveLog, ...]] = ()
     """Live logging beside the CSVs (repeatable): tensorboard (event files in each agent folder's
     tb/) or wandb (one W&B run per agent); see experiments.lunar --help."""
@@ -109,6 +112,8 @@ def _main(argv: list[str] | None) -> int:
         require(args.log)
     except MissingExtra as err:
         fail(str(err))
+    if not 1 <= args.keep_checkpoints <= 10**6:
+        fail(f"--keep-checkpoints {args.keep_checkpoints} is invalid: must be in [1, 1000000]")
     if args.resume is not None:
         if args.config_file is not None:
             fail("--config-file cannot be combined with --resume (a resumed sweep keeps its own settings)")
@@ -132,7 +137,7 @@ def _main(argv: list[str] | None) -> int:
              "command": command_line("experiments.sweep", argv)},
         )
         return run(args.config, out, agent_seeds, overrides, names, resume=False, quiet=args.quiet,
-                   log=args.log)
+                   log=args.log, keep=args.keep_checkpoints)
 
 
 def resume(args: Args, argv: list[str]) -> int:
@@ -163,14 +168,14 @@ def resume(args: Args, argv: list[str]) -> int:
         request_devices(config)
         return run(
             config, Path(run_dir), payload["seeds"], payload["overrides"], payload["agent_dirs"],
-            resume=True, quiet=args.quiet, log=args.log,
+            resume=True, quiet=args.quiet, log=args.log, keep=args.keep_checkpoints,
         )
 
 
 def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool,
-        log: tuple[str, ...] = ()) -> int:
+        log: tuple[str, ...] = (), keep: int = 2) -> int:
     dirs = [out / name for name in names]
-    files = RunFiles(dirs, out / CHECKPOINT_DIR, resume=resume)
+    files = RunFiles(dirs, out / CHECKPOINT_DIR, resume=resume, keep_checkpoints=keep)
     if not quiet:
         print(f"sweep folder: {out} ({len(seeds)} agents)", file=sys.stderr)
     pin_cores(config, quiet)

@@ -34,9 +34,9 @@ def _write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def save_checkpoint(directory: Path, states: Any, host: dict) -> Path:
+def save_checkpoint(directory: Path, states: Any, host: dict, keep: int = KEEP) -> Path:
     """Write ``states`` (a pytree of arrays) and ``host`` (JSON-able, with an int ``"t"``) as
-    ``directory/step_<t>``, point ``LATEST`` at it, and keep the newest two. Returns its path."""
+    ``directory/step_<t>``, point ``LATEST`` at it, and keep the newest ``keep``. Returns its path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     name = f"step_{int(host['t']):010d}"
@@ -55,9 +55,21 @@ def save_checkpoint(directory: Path, states: Any, host: dict) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)  # e.g. a full disk: LATEST still names the last good one
         raise
     atomic.write_text(directory / LATEST, name)
-    for old in sorted(p for p in directory.glob("step_*") if p.is_dir())[:-KEEP]:
+    for old in sorted(p for p in directory.glob("step_*") if p.is_dir())[:-max(1, keep)]:
         shutil.rmtree(old)
     return target
+
+
+def checkpoint_at(directory: Path, step: int) -> Path:
+    """The kept checkpoint of env step ``step`` in ``directory``; ``CheckpointError`` naming the
+    kept steps if there is none."""
+    path = Path(directory) / f"step_{int(step):010d}"
+    if path.is_dir():
+        return path
+    names = [p.name[5:] for p in Path(directory).glob("step_*") if p.is_dir()]
+    kept = sorted(int(n) for n in names if n.isdigit())
+    raise CheckpointError(f"no checkpoint of env step {step} in {directory}; kept: "
+                          + (", ".join(map(str, kept)) or "none"))
 
 
 def latest_checkpoint(directory: Path) -> Path | None:

@@ -10,17 +10,21 @@ import numpy as np
 
 from noisyjax.agent.agent import Agent
 from noisyjax.agent.types import AgentState, stack_hparams
-from noisyjax.io.checkpoint import latest_checkpoint, load_checkpoint
+from noisyjax.io.checkpoint import checkpoint_at, latest_checkpoint, load_checkpoint
 from noisyjax.io.rundir import CHECKPOINT_DIR, RunDirError, read_config
 from noisyjax.run.env_ids import is_device_env
 from noisyjax.run.envs import check_env_id
 
 
-def load_run(run_dir: Path) -> tuple[Agent, AgentState, dict, dict]:
-    """``(agent, states [agents, ...], host counters, config.json payload)`` of a run folder."""
+def load_run(run_dir: Path, step: int | None = None) -> tuple[Agent, AgentState, dict, dict]:
+    """``(agent, states [agents, ...], host counters, config.json payload)`` of a run folder, from
+    its checkpoint of env step ``step`` (None: the latest)."""
     run_dir = Path(run_dir)
     config, payload = read_config(run_dir)
-    ckpt = latest_checkpoint(run_dir / CHECKPOINT_DIR)
+    if step is not None:
+        ckpt = checkpoint_at(run_dir / CHECKPOINT_DIR, step)
+    else:
+        ckpt = latest_checkpoint(run_dir / CHECKPOINT_DIR)
     if ckpt is None:
         raise RunDirError(f"{run_dir} has no checkpoint; was the run started?")
     seeds = payload["seeds"]

@@ -194,7 +194,7 @@ class _Run:
         host = self.get_state()
         for hook in hooks:
             host.update(hook.before_checkpoint())
-        save_checkpoint(files.checkpoint_dir, self.checkpoint_tree(), host)
+        save_checkpoint(files.checkpoint_dir, self.checkpoint_tree(), host, files.keep_checkpoints)
 
     def checkpoint_tree(self):
         """The arrays a checkpoint stores: the agents' states (the jitted engine adds its envs')."""

@@ -118,6 +118,8 @@ class RunFiles:
     agent_dirs: list[Path]
     checkpoint_dir: Path
     resume: bool = False
+    keep_checkpoints: int = 2
+    """The newest checkpoints kept (older ones are deleted); at least 1."""
 
 
 def config_record(config: Config) -> dict:

@@ -845,3 +845,32 @@ def test_config_file_refusals(argv, words, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and words in err and "\n" not in err, err
     assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# kept checkpoints, evaluate --checkpoint
+
+
+def test_keep_checkpoints_and_evaluate_any_kept_one(runs, tmp_path, capsys):
+    """--keep-checkpoints 4 keeps the step-0, 200, 400 and 600 checkpoints of a 600-step run (its
+    episodes unchanged); evaluate --checkpoint STEP evaluates that one, and names the kept steps
+    when asked for another."""
+    out = train(tmp_path / "keep4", "--seed", "0", "--keep-checkpoints", "4")
+    kept = sorted(p.name for p in (out / "checkpoints").glob("step_*"))
+    assert kept == [f"step_{t:010d}" for t in (0, 200, 400, 600)]
+    assert (out / "episodes.csv").read_bytes() == (runs["seed0"] / "episodes.csv").read_bytes()
+    at200 = run_evaluate([str(out), "--checkpoint", "200", "--episodes", "2", "--quiet"])
+    latest = run_evaluate([str(out), "--episodes", "2", "--quiet"])
+    assert (at200["env_steps_trained"], latest["env_steps_trained"]) == (200, 600)
+    capsys.readouterr()
+    for argv, words in (
+        (["--checkpoint", "100"], "no checkpoint of env step 100 in"),
+        (["--checkpoint", "100"], "; kept: 0, 200, 400, 600"),
+        (["--checkpoint", "best"], "--checkpoint best is invalid: give latest or an env step"),
+    ):
+        assert call(evaluate.main, [str(out), *argv, "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and words in err and "\n" not in err, err
+    assert call(lunar.main, [*FLAGS, "--keep-checkpoints", "0", "--out", str(tmp_path / "k0")]) == 2
+    assert "--keep-checkpoints 0 is invalid" in capsys.readouterr().err
+    assert not (tmp_path / "k0").exists()
