@@ -190,8 +190,8 @@ def sigint_after_checkpoint(step: int):
     (once): under ``common.entry``'s handlers, a Ctrl-C at that moment."""
     real, sent = loop.save_checkpoint, []
 
-    def save(directory, states, host):
-        path = real(directory, states, host)
+    def save(directory, states, host, *keep):
+        path = real(directory, states, host, *keep)
         if host["t"] == step and not sent:
             sent.append(step)
             os.kill(os.getpid(), signal.SIGINT)
