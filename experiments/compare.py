@@ -184,8 +184,11 @@ def _main(argv: list[str] | None) -> int:
 
     thresholds = {a.summary.get("solve_threshold") for f in folders for a in f}
     threshold = thresholds.pop() if len(thresholds) == 1 else None  # none drawn for mixed ones
+    windows = {a.summary.get("solve_window", 100) for f in folders for a in f}
+    window = windows.pop() if len(windows) == 1 else 100
     with also_save_as(args.formats):
-        plot_sweep({name: [a.folder for a in agents] for name, agents in groups.items()}, out, threshold)
+        plot_sweep({name: [a.folder for a in agents] for name, agents in groups.items()}, out, threshold,
+                   window=window)
     print(f"wrote {out}/compare.md, compare.csv and the figures")
     return 0
 

@@ -41,7 +41,8 @@ class Args:
     agent: int = 0
     """In a sweep folder: which agent (its index in the sweep's seed list)."""
     checkpoint: str = "latest"
-    """Which checkpoint: latest, or the env step of a kept one (--keep-checkpoints keeps more)."""
+    """Which checkpoint: latest; best (the parameters of the agent's best periodic evaluation, of a
+    run trained with --eval-every); or the env step of a kept one (--keep-checkpoints keeps more)."""
     quiet: bool = False
     """Print only the JSON result."""
 
@@ -54,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"--gif {args.gif} exists; name a new file (nothing is overwritten)")
     if args.gif is not None and not args.gif.absolute().parent.is_dir():
         fail(f"--gif {args.gif}: folder {args.gif.absolute().parent} does not exist")
-    if args.checkpoint != "latest" and not args.checkpoint.isdigit():
-        fail(f"--checkpoint {args.checkpoint} is invalid: give latest or an env step, e.g. 50000")
-    step = None if args.checkpoint == "latest" else int(args.checkpoint)
+    if args.checkpoint not in ("latest", "best") and not args.checkpoint.isdigit():
+        fail(f"--checkpoint {args.checkpoint} is invalid: give latest, best or an env step, e.g. 50000")
+    step = int(args.checkpoint) if args.checkpoint.isdigit() else None
     with refusing():  # no config.json, a damaged one, a missing or damaged checkpoint
         agent, states, host, payload = load_run(args.run_dir, step)
     seeds = payload["seeds"]
@@ -68,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.agent < len(seeds):
         fail(f"--agent {args.agent} is invalid: the folder has agents 0..{len(seeds) - 1}")
     pin_cores(agent.config, args.quiet)  # the run's own setting, so evaluation computes as it did
-    params = states.learner.params[args.agent]
+    params, trained = states.learner.params[args.agent], host["t"]
+    if args.checkpoint == "best":
+        params, trained = best_params(args.run_dir, args.agent)
     seed = seeds[args.agent]
     run_eval = evaluate_device if is_device_env(agent.config.env) else evaluate
     returns = run_eval(agent, params, seed=seed, episodes=args.episodes, policy=args.policy)
@@ -77,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         "env": agent.config.env,
         "agent": args.agent,
         "seed": seed,
-        "env_steps_trained": host["t"],
+        "checkpoint": args.checkpoint,
+        "env_steps_trained": trained,
         "policy": args.policy,
         "episodes": args.episodes,
         "mean": float(np.mean(returns)),
@@ -103,6 +107,26 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def best_params(run_dir: Path, agent: int):
+    """``(flat params [P], env step)`` of agent ``agent``'s best periodic evaluation (refused
+    with one line when the run kept none)."""
+    import jax.numpy as jnp
+
+    from noisyjax.io.checkpoint import load_best
+    from noisyjax.io.rundir import CHECKPOINT_DIR
+
+    with refusing():  # a damaged best.npz
+        best = load_best(Path(run_dir) / CHECKPOINT_DIR)
+    if best is None:
+        fail(f"--checkpoint best: {run_dir} has no best checkpoint (it trained without --eval-every); "
+             "give latest or an env step")
+    params, meta = best
+    if meta["mean"][agent] is None:
+        fail(f"--checkpoint best: agent {agent} was never evaluated (it diverged first); give latest "
+             "or an env step")
+    return jnp.asarray(params[agent]), int(meta["env_step"][agent])
 
 
 def on_env(agent, env_id: str):

@@ -202,7 +202,7 @@ def run(config, out: Path, seeds, overrides, names, *, resume: bool, quiet: bool
         groups.setdefault(label(o), []).append(d)
     from noisyjax.analysis import plots
 
-    plots.plot_sweep(groups, out, result.threshold)
+    plots.plot_sweep(groups, out, result.threshold, window=result.agent.config.solve_window)
     solved = [r["steps_to_solve"] for r in rows if r["steps_to_solve"] is not None]
     diverged = [i for i in range(len(seeds)) if status(result, i) == "diverged"]
     summary = {

@@ -51,7 +51,11 @@ class Config:
     stop_when_solved: bool = False
     """Stop as soon as every agent's last-100 mean return reaches the solve threshold."""
     solve_threshold: float | None = None
-    """Last-100 mean return that counts as solved; None means the env's reward_threshold."""
+    """Mean return over the last solve_window episodes that counts as solved; None means the env's
+    reward_threshold."""
+    solve_window: int = 100
+    """Episodes in the solve test's moving average (gymnasium's definition: 100). The logs' and
+    summaries' last-100 columns stay 100 episodes whatever this is."""
 
     noisy: bool = True
     """Noisy layers everywhere (NoisyNet-DQN); False gives the epsilon-greedy DQN baseline."""
@@ -130,6 +134,14 @@ class Config:
     1,000,000 (every return is held in memory)."""
     eval_policy: EvalPolicy = "mean"
     """Evaluation policy: mean weights, fresh noise every step, or one noise draw per episode."""
+    eval_every: int = 0
+    """Evaluate every agent every this many env steps while training (a multiple of log_every;
+    0: never), on eval_every_episodes episodes of their own (neither training's nor the final
+    evaluation's) with eval_policy. Each result is a row of the agent's evals.csv; the parameters
+    of each agent's best one are kept in checkpoints/best.npz (experiments.evaluate --checkpoint
+    best)."""
+    eval_every_episodes: int = 10
+    """Episodes of each periodic evaluation (eval_every); at most 1,000,000."""
     log_every: int = 1_000
     """Write training metrics every this many env steps."""
     checkpoint_every: int = 50_000
@@ -159,7 +171,7 @@ def validate(c: Config) -> None:
     """Raise ``ValueError`` naming the first invalid field and the valid range."""
     for name in INT_FIELDS:
         value = getattr(c, name)
-        low = 0 if name == "warmup_steps" else 1  # zero warm-up steps is a valid choice
+        low = 0 if name in ("warmup_steps", "eval_every") else 1  # zero is a valid choice of these
         if not _is_int(value) or value < low:
             _fail(name, value, "must be a non-negative integer" if low == 0 else "must be a positive integer")
         high, why = _INT_LIMITS.get(name, (INT32_MAX, "int32 step counters"))
@@ -206,6 +218,8 @@ def validate(c: Config) -> None:
         _fail("num_atoms", c.num_atoms, "must be at least 2 (a support needs two ends)")
     if not c.v_min < c.v_max:
         _fail("v_min", c.v_min, f"must be below v_max={c.v_max}")
+    if c.eval_every % c.log_every:
+        _fail("eval_every", c.eval_every, f"must be a multiple of log_every={c.log_every} (or 0: never)")
     if c.n_step >= c.buffer_size:
         _fail("n_step", c.n_step, f"must be smaller than buffer_size={c.buffer_size}")
     if c.batch_size > c.buffer_size:
@@ -227,6 +241,8 @@ _INT_LIMITS: dict[str, tuple[int, str]] = {
     "batch_size": (INT32_MAX, "int32 replay indices"),
     "buffer_size": (INT32_MAX, "int32 replay indices"),
     "eval_episodes": (MAX_EVAL_EPISODES, "evaluation holds every return in memory"),
+    "eval_every_episodes": (MAX_EVAL_EPISODES, "evaluation holds every return in memory"),
+    "solve_window": (MAX_EVAL_EPISODES, "the jitted engine keeps the last solve_window returns per agent"),
 }
 """Int fields whose upper limit, or its reason, is not that of the int32 step counters."""
 

@@ -8,8 +8,10 @@ module-scoped fixture on one xdist worker, so that each expensive fixture is bui
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -99,3 +101,23 @@ def call(main, argv: list[str]) -> int:
         return main(argv)
     except SystemExit as exit_:
         return exit_.code
+
+
+@contextlib.contextmanager
+def sigint_after_checkpoint(step: int):
+    """A real SIGINT to this process right after the loop's checkpoint at env step ``step``
+    (once): under ``common.entry``'s handlers, a Ctrl-C at that moment."""
+    from noisyjax.run import loop
+
+    real, sent = loop.save_checkpoint, []
+
+    def save(directory, states, host, *keep):
+        path = real(directory, states, host, *keep)
+        if host["t"] == step and not sent:
+            sent.append(step)
+            os.kill(os.getpid(), signal.SIGINT)
+        return path
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(loop, "save_checkpoint", save)
+        yield

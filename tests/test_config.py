@@ -53,6 +53,10 @@ INVALID = [
     ("hidden_sizes", {"hidden_sizes": (INT32_MAX + 1,)}),
     ("gamma", {"gamma": "0.9"}),
     ("solve_threshold", {"solve_threshold": "200"}),
+    ("solve_window", {"solve_window": 0}),
+    ("eval_every", {"eval_every": -1000}),
+    ("eval_every", {"eval_every": 1500}),  # not a multiple of log_every (1000)
+    ("eval_every_episodes", {"eval_every_episodes": 0}),
 ]
 
 # Read off the raw annotations, not the lists config.py derives, so that a field the derivation
@@ -79,14 +83,16 @@ def test_float_fields_must_be_finite(name, value):
 
 @pytest.mark.parametrize("name", INT_FIELDS)
 def test_int_fields_must_fit_int32(name):
-    """Every int field above its limit (int32; eval_episodes: MAX_EVAL_EPISODES) is refused with a
+    """Every int field above its limit (int32; episode counts: MAX_EVAL_EPISODES) is refused with a
     message naming the limit; the limit itself is accepted."""
-    limit = MAX_EVAL_EPISODES if name == "eval_episodes" else INT32_MAX
+    counts = ("eval_episodes", "eval_every_episodes", "solve_window")
+    limit = MAX_EVAL_EPISODES if name in counts else INT32_MAX
     with pytest.raises(ValueError, match=rf"^{name}={limit + 1} is invalid: must be at most {limit} \("):
         Config(**{name: limit + 1})
     with pytest.raises(ValueError, match=rf"^{name}=10000000000 is invalid: must be at most {limit} \("):
         Config(**{name: 10**10})
     fits = {"buffer_size": INT32_MAX} if name in ("batch_size", "n_step") else {}  # they need a buffer
+    fits = {"log_every": 1} if name == "eval_every" else fits  # a multiple of log_every
     largest = limit - 1 if name == "n_step" else limit  # n_step must be smaller than the buffer
     assert getattr(Config(**{name: largest, **fits}), name) == largest
 

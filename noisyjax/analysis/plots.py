@@ -38,11 +38,13 @@ from noisyjax.analysis.sweep_plots import plot_sweep  # noqa: E402
 __all__ = ["plot_learning_curve", "plot_sigma", "plot_sweep", "plot_training_metrics"]
 
 
-def plot_learning_curve(episodes_csv: Path, out_png: Path, threshold: float | None, title: str = "") -> Path:
+def plot_learning_curve(episodes_csv: Path, out_png: Path, threshold: float | None, title: str = "",
+                        window: int = WINDOW) -> Path:
     """Episode returns and their trailing-100 mean against env steps, from one agent's ``episodes.csv``.
 
     Draws the solve threshold (dashed) when ``threshold`` is not None and marks the steps-to-solve
-    (dotted vertical line) if it was reached. With no finished episodes, writes a figure saying so.
+    (dotted vertical line) if it was reached: the first step whose last ``window`` returns average
+    at least ``threshold``. With no finished episodes, writes a figure saying so.
     Returns ``out_png``.
     """
     episodes_csv = Path(episodes_csv)
@@ -57,7 +59,7 @@ def plot_learning_curve(episodes_csv: Path, out_png: Path, threshold: float | No
     ax.plot(steps, mean, lw=2.2, color="C0", label=f"mean of last {WINDOW} (final {mean[-1]:.1f})")
     if threshold is not None:
         ax.axhline(threshold, ls="--", lw=1.3, color="C3", label=f"solved ({threshold:g})")
-        solved_at = steps_to_solve(steps, rets, threshold, WINDOW)
+        solved_at = steps_to_solve(steps, rets, threshold, window)
         if solved_at is not None:
             ax.axvline(solved_at, ls=":", lw=1.6, color="C2", label=f"solved at {solved_at:,} env steps")
     ax.set_ylabel("episode return")

@@ -126,10 +126,10 @@ def _plot_sweep_returns(runs, colors, grid, threshold, out_png: Path) -> Path:
     return save(fig, out_png)
 
 
-def _plot_sweep_solved(runs, colors, grid, threshold: float, out_png: Path) -> Path:
+def _plot_sweep_solved(runs, colors, grid, threshold: float, out_png: Path, window: int = WINDOW) -> Path:
     fig, ax = plt.subplots(figsize=(9, 5))
     for (label, seeds), color in zip(runs.items(), colors):
-        solved = [steps_to_solve(s, r, threshold, WINDOW) for s, r in seeds]
+        solved = [steps_to_solve(s, r, threshold, window) for s, r in seeds]
         jumps = [s for s in solved if s is not None]
         x = np.union1d(grid, np.asarray(jumps, dtype=np.float64))  # exact jump positions
         ax.step(x, fraction_solved(solved, x), where="post", lw=2, color=color,
@@ -137,7 +137,7 @@ def _plot_sweep_solved(runs, colors, grid, threshold: float, out_png: Path) -> P
     ax.set_ylim(-0.03, 1.03)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel("seeds solved")
-    ax.set_title(f"Seeds whose last-{WINDOW} mean return reached {threshold:g}")
+    ax.set_title(f"Seeds whose last-{window} mean return reached {threshold:g}")
     style_steps_axis(ax)
     legend(ax, len(runs))
     return save(fig, out_png)
@@ -195,6 +195,7 @@ def plot_sweep(
     out_dir: Path,
     threshold: float | None,
     grid_points: int = 200,
+    window: int = WINDOW,
 ) -> list[Path]:
     """Compare configurations across seeds; writes up to three PNGs into ``out_dir``.
 
@@ -208,7 +209,8 @@ def plot_sweep(
       (each seed as a thin line without the extra); the threshold line if given.
       Seeds without finished episodes are left out of the curves (the legend says how many).
     - ``sweep_solved.png`` (only when ``threshold`` is not None): fraction of seeds solved (all seeds;
-      one without episodes counts as unsolved) against env steps.
+      one without episodes counts as unsolved) against env steps; solved: the mean of the last
+      ``window`` returns reached ``threshold``.
     - ``sweep_sigma.png`` (only when some ``metrics.csv`` has sigma columns): one panel per noisy layer,
       the mean across seeds of its mean |sigma|, one line per configuration.
 
@@ -235,7 +237,8 @@ def plot_sweep(
 
     written = [_plot_sweep_returns(runs, colors, grid, threshold, out_dir / "sweep_returns.png")]
     if threshold is not None:
-        written.append(_plot_sweep_solved(runs, colors, grid, threshold, out_dir / "sweep_solved.png"))
+        solved_png = out_dir / "sweep_solved.png"
+        written.append(_plot_sweep_solved(runs, colors, grid, threshold, solved_png, window))
     sigma_png = _plot_sweep_sigma(sigmas, colors, grid, out_dir / "sweep_sigma.png")
     if sigma_png is not None:
         written.append(sigma_png)

@@ -13,6 +13,7 @@ from typing import Any
 
 import flax.serialization
 import jax
+import numpy as np
 
 from noisyjax.agent.optimizer import upgrade_opt_state
 from noisyjax.io import atomic
@@ -120,3 +121,35 @@ def _fill_missing(saved: Any, template: Any) -> Any:
     if isinstance(saved, dict) and isinstance(template, dict):
         return {k: _fill_missing(saved[k], v) if k in saved else v for k, v in template.items()}
     return saved
+
+
+BEST_FILE = "best.npz"
+
+
+def save_best(directory: Path, params: Any, steps: list, means: list, episodes: int, policy: str) -> Path:
+    """Write the best parameters ``params [agents, P]`` (agent k's from its best periodic
+    evaluation), with each agent's env step ``steps`` and mean return ``means`` (None: not yet
+    evaluated) as ``directory/best.npz``, replaced atomically. Returns its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = json.dumps({"env_step": steps, "mean": means, "episodes": episodes, "policy": policy})
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, params=np.asarray(params), meta=np.asarray(meta))
+
+    atomic.write_with(directory / BEST_FILE, write)
+    return directory / BEST_FILE
+
+
+def load_best(directory: Path) -> tuple[np.ndarray, dict] | None:
+    """``(params [agents, P], meta)`` of ``directory/best.npz`` (meta: per-agent ``env_step`` and
+    ``mean``, ``episodes``, ``policy``); None when the run wrote none (no ``--eval-every``)."""
+    path = Path(directory) / BEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as data:
+            return np.array(data["params"]), json.loads(str(data["meta"]))
+    except Exception as err:  # zip, pickle-free npz and JSON errors alike mean a damaged file
+        raise CheckpointError(f"{path} is damaged ({type(err).__name__}: {err})") from None

@@ -1,4 +1,5 @@
-"""Per-agent CSV logs of a run: ``episodes.csv`` (deterministic bytes) and ``metrics.csv``.
+"""Per-agent CSV logs of a run: ``episodes.csv`` (deterministic bytes), ``metrics.csv`` and, with
+periodic evaluations, ``evals.csv``.
 
 ``episodes.csv`` has no wall-clock column, so two runs of the same command write identical
 bytes. On resume each file is cut back to the rows the checkpoint had seen, so rows written
@@ -39,16 +40,21 @@ class RunWriter:
     None starts fresh files.
     """
 
-    def __init__(self, agent_dirs: list[Path], metric_fields: list[str], lines: list[dict] | None = None):
+    def __init__(self, agent_dirs: list[Path], metric_fields: list[str], lines: list[dict] | None = None,
+                 eval_fields: list[str] | None = None):
         self.dirs = [Path(d) for d in agent_dirs]
         self.metric_fields = ["env_step", *metric_fields]
+        self.eval_fields = None if eval_fields is None else ["env_step", *eval_fields]
+        tables = [("episodes", EPISODE_FIELDS), ("metrics", self.metric_fields)]
+        if self.eval_fields is not None:  # evals.csv: periodic evaluations (Config.eval_every)
+            tables.append(("evals", self.eval_fields))
         self._files = []
         self._lines = []
         for i, d in enumerate(self.dirs):
             d.mkdir(parents=True, exist_ok=True)
             atomic.remove_stale(d)
             files, counts = {}, {}
-            for name, fields in (("episodes", EPISODE_FIELDS), ("metrics", self.metric_fields)):
+            for name, fields in tables:
                 path = d / f"{name}.csv"
                 if lines is not None:
                     if not path.is_file():
@@ -73,6 +79,12 @@ class RunWriter:
         row = [str(env_step)] + [_fmt(values.get(k)) for k in self.metric_fields[1:]]
         self._files[i]["metrics"].write(",".join(row) + "\n")
         self._lines[i]["metrics"] += 1
+
+    def evaluation(self, i: int, env_step: int, values: dict) -> None:
+        """One periodic evaluation of agent ``i`` (keys are ``eval_fields``)."""
+        row = [str(env_step)] + [_fmt(values.get(k)) for k in self.eval_fields[1:]]
+        self._files[i]["evals"].write(",".join(row) + "\n")
+        self._lines[i]["evals"] += 1
 
     def lines(self) -> list[dict]:
         """Lines written so far per agent and file (to store in a checkpoint)."""

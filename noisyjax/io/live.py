@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from noisyjax.run.env_ids import MissingExtra
-from noisyjax.run.hooks import Hook, LogPoint, metric_row
+from noisyjax.run.hooks import Hook, LogPoint, eval_row, metric_row
 
 LiveLog = Literal["tensorboard", "wandb"]
 TB_DIR = "tb"
@@ -29,8 +29,8 @@ def require(kinds: tuple[str, ...]) -> None:
 
 class TensorBoardHook(Hook):
     """One tensorboardX writer per agent folder (``<agent_dir>/tb``): every episode's return and
-    length at the env step it ended (``episode/*``), and every log point's ``metrics.csv`` values
-    (``train/*``) at its env step."""
+    length at the env step it ended (``episode/*``), every log point's ``metrics.csv`` values
+    (``train/*``) and every periodic evaluation's ``evals.csv`` values (``eval/*``) at its env step."""
 
     def __init__(self, agent_dirs: list[Path]):
         from tensorboardX import SummaryWriter
@@ -40,6 +40,11 @@ class TensorBoardHook(Hook):
     def episode(self, i: int, seed: int, episode: int, t: int, ret: float, length: int) -> None:
         self.writers[i].add_scalar("episode/return", ret, t)
         self.writers[i].add_scalar("episode/length", length, t)
+
+    def evaluation(self, i: int, seed: int, t: int, returns) -> None:
+        for name, value in eval_row(returns).items():
+            self.writers[i].add_scalar(f"eval/{name}", value, t)
+        self.writers[i].flush()
 
     def log(self, point: LogPoint) -> None:
         for i, writer in enumerate(self.writers):
@@ -69,6 +74,9 @@ class WandbHook(Hook):
 
     def episode(self, i: int, seed: int, episode: int, t: int, ret: float, length: int) -> None:
         self.runs[i].log({"episode/return": ret, "episode/length": length, "env_step": t})
+
+    def evaluation(self, i: int, seed: int, t: int, returns) -> None:
+        self.runs[i].log({**{f"eval/{k}": v for k, v in eval_row(returns).items()}, "env_step": t})
 
     def log(self, point: LogPoint) -> None:
         for i, run in enumerate(self.runs):

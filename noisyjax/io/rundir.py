@@ -149,7 +149,8 @@ ADDED_FIELDS = {"learning_rate_end_fraction": 1.0, "n_step": 1}
 # (distributional off; its atoms and support are then unused). Any other missing field means the
 # file was edited (refused: the run would silently change).
 OPTIONAL_FIELDS = frozenset(ADDED_FIELDS) | {"huber_delta", "cpu_cores", "distributional", "num_atoms",
-                                             "v_min", "v_max"}
+                                             "v_min", "v_max", "solve_window", "eval_every",
+                                             "eval_every_episodes"}
 
 
 def read_config(run_dir: Path) -> tuple[Config, dict]:

@@ -16,14 +16,14 @@ from noisyjax.run.evaluation import make_eval_policy
 
 
 @functools.lru_cache(maxsize=16)
-def _program(agent: Agent, denv, policy: str, episodes: int, num_envs: int):
+def _program(agent: Agent, denv, policy: str, episodes: int, num_envs: int, stream: int):
     act = make_eval_policy(agent, policy)
 
     def run(params, seed):
         seeds = jnp.full(num_envs, seed, jnp.uint32)
         current = jnp.arange(num_envs, dtype=jnp.int32)  # slot j plays episodes j, j + E, ...
         state, obs = denv.reset(seeds, current)
-        base_key = jax.random.fold_in(jax.random.PRNGKey(seed), EVAL_STREAM)
+        base_key = jax.random.fold_in(jax.random.PRNGKey(seed), stream)
         zeros = jnp.zeros(num_envs, jnp.float32)
         init = (state, obs, current, zeros, jnp.zeros(num_envs, jnp.int32),
                 jnp.full(episodes, jnp.nan, jnp.float32), jnp.int32(0))
@@ -49,15 +49,15 @@ def _program(agent: Agent, denv, policy: str, episodes: int, num_envs: int):
 
 def evaluate_device(
     agent: Agent, params: jax.Array, *, seed: int, episodes: int = 100, policy: str = "mean",
-    num_envs: int = 10,
+    num_envs: int = 10, stream: int = EVAL_STREAM,
 ) -> np.ndarray:
     """Returns ``[episodes]`` of ``policy`` with flat ``params [P]`` on ``agent.config.env`` (a
-    device env), ``num_envs`` at a time, on the evaluation stream of ``seed`` (never a training
-    episode's start; envpool's envs are seeded from it instead)."""
+    device env), ``num_envs`` at a time, on the evaluation stream ``stream`` of ``seed`` (never a
+    training episode's start; envpool's envs are seeded from it instead)."""
     num_envs = max(1, min(num_envs, episodes))
-    slot_seeds = [episode_seed(seed, j, EVAL_STREAM) for j in range(num_envs)]
-    denv = make_device_env(agent.config.env, slot_seeds, "vmap", EVAL_STREAM)
-    returns = _program(agent, denv, policy, int(episodes), num_envs)(params, jnp.uint32(seed))
+    slot_seeds = [episode_seed(seed, j, stream) for j in range(num_envs)]
+    denv = make_device_env(agent.config.env, slot_seeds, "vmap", stream)
+    returns = _program(agent, denv, policy, int(episodes), num_envs, stream)(params, jnp.uint32(seed))
     close = getattr(denv, "close", None)
     if close is not None:
         close()

@@ -30,6 +30,7 @@ from noisyjax.run.engine import (
     init_state,
     make_agent,
 )
+from noisyjax.run.envs import EVAL_STREAM
 from noisyjax.run.hooks import Hook, NoStopwatch
 from noisyjax.run.loop import RunFiles, TrainResult, _Run, drive, step_loop
 from noisyjax.run.programs import compile_programs
@@ -73,6 +74,8 @@ class _DeviceRun(_Run):
         carry = self.fresh(hparams)
         self.layer_names = noisy_layer_names(self.agent.param_tree(carry.agents.learner.params[0]))
         ckpt = latest_checkpoint(files.checkpoint_dir) if files is not None and files.resume else None
+        if ckpt is not None:
+            self.best.load(files.checkpoint_dir)
         if ckpt is None:
             self.carry = place(carry, self.mesh)
             return None
@@ -89,11 +92,11 @@ class _DeviceRun(_Run):
     def checkpoint_tree(self):
         return self.carry
 
-    def evaluate(self, i: int) -> np.ndarray:
+    def evaluate(self, i: int, episodes: int | None = None, stream: int = EVAL_STREAM) -> np.ndarray:
         c = self.config
         params = self.states.learner.params[i]
-        return evaluate_device(self.agent, params, seed=self.seeds[i], episodes=c.eval_episodes,
-                               policy=c.eval_policy)
+        return evaluate_device(self.agent, params, seed=self.seeds[i], episodes=episodes or c.eval_episodes,
+                               policy=c.eval_policy, stream=stream)
 
     def advance(self, t1: int, hooks: list[Hook]) -> None:
         """Run the chunk of env steps ``(t, t1]`` and replay its episodes on the host."""

@@ -28,7 +28,6 @@ from noisyjax.agent.types import AgentState, HParams, Transition
 from noisyjax.config import Config
 from noisyjax.run.device_envs import make_device_env
 from noisyjax.run.devices import AXIS
-from noisyjax.run.episodes import WINDOW
 
 
 class EngineState(NamedTuple):
@@ -42,7 +41,7 @@ class EngineState(NamedTuple):
     episode: jax.Array  # int32 [agents] index of the episode in progress
     ep_return: jax.Array  # float32 [agents] return of the episode in progress
     ep_len: jax.Array  # int32 [agents] steps of the episode in progress
-    recent: jax.Array  # float32 [agents, WINDOW] returns of the last WINDOW episodes (a ring)
+    recent: jax.Array  # float32 [agents, window] returns of the last solve_window episodes (a ring)
     solved_at: jax.Array  # int32 [agents] env step of the solve (device float32 test); -1 if not yet
     t: jax.Array  # int32 [agents] env steps taken (the same for every agent)
 
@@ -64,7 +63,7 @@ def init_state(agent: Agent, denv, seeds: jax.Array, hparams: HParams) -> Engine
     agents, actions = agent.act_batch(agents, obs)
     return EngineState(
         agents, env, obs, actions, seeds, zeros, jnp.zeros(n, jnp.float32), zeros,
-        jnp.zeros((n, WINDOW), jnp.float32), jnp.full(n, -1, jnp.int32), zeros,
+        jnp.zeros((n, agent.config.solve_window), jnp.float32), jnp.full(n, -1, jnp.int32), zeros,
     )
 
 
@@ -78,12 +77,13 @@ def env_step(agent: Agent, denv, threshold: float | None, s: EngineState, update
     done = terminated | truncated
     # The solve test of noisyjax.run.episodes, in float32 on the device (the host's float64 test
     # on the same returns is what run folders report).
-    slot = jnp.arange(WINDOW)[None, :] == (s.episode % WINDOW)[:, None]
+    window = s.recent.shape[1]  # config.solve_window (static)
+    slot = jnp.arange(window)[None, :] == (s.episode % window)[:, None]
     recent = jnp.where(done[:, None] & slot, ret[:, None], s.recent)
     solved = jnp.zeros_like(done)
     if threshold is not None:
-        full = s.episode + 1 >= WINDOW
-        solved = done & full & (recent.sum(axis=1) / WINDOW >= threshold) & (s.solved_at < 0)
+        full = s.episode + 1 >= window
+        solved = done & full & (recent.sum(axis=1) / window >= threshold) & (s.solved_at < 0)
     episode = s.episode + done.astype(jnp.int32)
     env, obs = denv.reset_done(env, next_obs, done, s.seeds, episode)
     agents, actions = agent.step_batch(s.agents, transition, obs, update=update)
@@ -161,7 +161,7 @@ class TrainOutput(NamedTuple):
     state: EngineState
     t: jax.Array  # int32 [chunks] env step at each chunk's end
     loss: jax.Array  # float32 [chunks, agents] mean loss of the chunk's updates (NaN: none)
-    last_mean: jax.Array  # float32 [chunks, agents] mean of the last WINDOW returns (NaN: fewer)
+    last_mean: jax.Array  # float32 [chunks, agents] mean of the last solve_window returns (NaN: fewer)
     episodes: jax.Array  # int32 [chunks, agents] episodes finished so far
 
 
@@ -185,8 +185,8 @@ def make_train(config: Config, denv=None, optimizer=None) -> Callable[[jax.Array
         def body(s, plan):
             s, _ = run_chunk(s, plan)
             agents, loss, _, _ = agent.reset_metrics(s.agents)
-            count = jnp.minimum(s.episode, WINDOW)
-            mean = jnp.where(count >= WINDOW, s.recent.sum(axis=1) / WINDOW, jnp.nan)
+            window = config.solve_window
+            mean = jnp.where(s.episode >= window, s.recent.sum(axis=1) / window, jnp.nan)
             return s._replace(agents=agents), (s.t[0], loss, mean, s.episode)
 
         state, rows = jax.lax.scan(body, state, plans)

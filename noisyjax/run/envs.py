@@ -22,6 +22,8 @@ from gymnasium.envs.registration import EnvSpec, find_highest_version, get_env_i
 
 TRAIN_STREAM = 0
 EVAL_STREAM = 1
+SELECT_STREAM = 2  # periodic evaluations (--eval-every): the best checkpoint is chosen on these
+# episodes, so a final evaluation of it on EVAL_STREAM is not biased by the choice
 
 
 class EnvError(ValueError):

@@ -52,11 +52,14 @@ def evaluate(
     episodes: int = 100,
     policy: str = "mean",
     num_envs: int = 10,
+    stream: int = EVAL_STREAM,
 ) -> np.ndarray:
     """Returns of ``episodes`` evaluation episodes ``[episodes]``, in episode order.
 
-    Episode i starts from ``episode_seed(seed, i, EVAL_STREAM)``, never a training start; the
-    noise keys come from ``seed`` too, so an evaluation reproduces exactly.
+    Episode i starts from ``episode_seed(seed, i, stream)``, never a training start (``stream``:
+    ``EVAL_STREAM``, or ``SELECT_STREAM`` for the periodic evaluations that choose the best
+    checkpoint); the noise keys come from ``seed`` and ``stream`` too, so an evaluation reproduces
+    exactly.
     """
     env_id = agent.config.env
     num_envs = max(1, min(num_envs, episodes))
@@ -65,12 +68,12 @@ def evaluate(
         autoreset_mode=gym.vector.AutoresetMode.DISABLED,
     )
     act = make_eval_policy(agent, policy)
-    base_key = jax.random.fold_in(jax.random.PRNGKey(seed), EVAL_STREAM)
+    base_key = jax.random.fold_in(jax.random.PRNGKey(seed), stream)
     returns = np.full(episodes, np.nan)
     # Sub-env j plays episodes j, j + num_envs, ...; each keeps its own episode index.
     current = np.arange(num_envs)
     active = current < episodes
-    obs, _ = envs.reset(seed=[episode_seed(seed, int(e), EVAL_STREAM) for e in current])
+    obs, _ = envs.reset(seed=[episode_seed(seed, int(e), stream) for e in current])
     ep_return = np.zeros(num_envs)
     step = 0
     while active.any():
@@ -87,7 +90,7 @@ def evaluate(
                 current[j] += num_envs
                 active[j] = current[j] < episodes
             seeds = [
-                episode_seed(seed, int(current[j]), EVAL_STREAM) if done[j] else None
+                episode_seed(seed, int(current[j]), stream) if done[j] else None
                 for j in range(num_envs)
             ]
             obs, _ = envs.reset(seed=seeds, options={"reset_mask": done.copy()})

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from noisyjax.io.csvlog import RunWriter
-from noisyjax.run.episodes import EpisodeTracker
+from noisyjax.run.episodes import EpisodeTracker, last_mean
 
 
 @dataclasses.dataclass
@@ -47,12 +47,27 @@ class Hook:
     def diverged(self, i: int, seed: int, t: int) -> None:
         """Agent ``i`` has a non-finite loss or parameter at env step ``t``."""
 
+    def evaluation(self, i: int, seed: int, t: int, returns: np.ndarray) -> None:
+        """Agent ``i``'s periodic evaluation at env step ``t`` (``Config.eval_every``):
+        ``returns [eval_every_episodes]``."""
+
     def before_checkpoint(self) -> dict:
         """Flush what must be on disk with the checkpoint; returns host state to store in it."""
         return {}
 
     def close(self) -> None:
         """The loop is over (finished, stopped or interrupted)."""
+
+
+EVAL_FIELDS = ["mean", "std", "min", "max", "episodes"]
+"""Columns of ``evals.csv`` after ``env_step``: a periodic evaluation's returns."""
+
+
+def eval_row(returns: np.ndarray) -> dict:
+    """A periodic evaluation's ``returns`` as an ``evals.csv`` row (without ``env_step``)."""
+    r = np.asarray(returns, np.float64)
+    return {"mean": float(r.mean()), "std": float(r.std()), "min": float(r.min()), "max": float(r.max()),
+            "episodes": int(r.size)}
 
 
 def metric_row(point: LogPoint, i: int) -> dict:
@@ -63,7 +78,7 @@ def metric_row(point: LogPoint, i: int) -> dict:
     row = {"loss": float(point.loss[i]) if learned else None,
            "mean_q": float(point.mean_q[i]) if learned else None}
     row.update({f"sigma_{m}": float(point.sigma[i, j]) for j, m in enumerate(point.layer_names)})
-    row["last100"] = point.tracker.last_mean(i)
+    row["last100"] = last_mean(point.tracker.returns[i])  # 100 episodes, whatever solve_window is
     row["steps_per_sec"] = point.steps_per_sec
     return row
 
@@ -74,20 +89,31 @@ class HistoryHook(Hook):
 
     def __init__(self, agents: int):
         self.rows: list[list[dict]] = [[] for _ in range(agents)]
+        self.evals: list[list[dict]] = [[] for _ in range(agents)]  # evals.csv rows
 
     def log(self, point: LogPoint) -> None:
         for i in range(len(point.loss)):
             self.rows[i].append({"env_step": point.t, **metric_row(point, i)})
 
+    def evaluation(self, i, seed, t, returns):
+        self.evals[i].append({"env_step": t, **eval_row(returns)})
+
 
 class CsvLogHook(Hook):
-    """``episodes.csv`` and ``metrics.csv`` per agent folder (``noisyjax.io.csvlog``); on resume
-    the files are cut back to the lines the checkpoint (``lines``) had seen."""
+    """``episodes.csv`` and ``metrics.csv`` (and with ``evals``, ``evals.csv``) per agent folder
+    (``noisyjax.io.csvlog``); on resume the files are cut back to the lines the checkpoint
+    (``lines``) had seen."""
 
-    def __init__(self, agent_dirs: list[Path], layer_names: list[str], lines: list[dict] | None):
+    def __init__(self, agent_dirs: list[Path], layer_names: list[str], lines: list[dict] | None,
+                 evals: bool = False):
         self.layer_names = layer_names
         fields = ["loss", "mean_q", *[f"sigma_{name}" for name in layer_names]]
-        self.writer = RunWriter(agent_dirs, fields + ["last100", "steps_per_sec"], lines)
+        self.writer = RunWriter(agent_dirs, fields + ["last100", "steps_per_sec"], lines,
+                                EVAL_FIELDS if evals else None)
+
+    def evaluation(self, i, seed, t, returns):
+        self.writer.evaluation(i, t, eval_row(returns))
+        self.writer.flush()
 
     def episode(self, i, seed, episode, t, ret, length):
         self.writer.episode(i, seed, episode, t, ret, length)

@@ -25,10 +25,11 @@ from noisyjax.io.checkpoint import latest_checkpoint, load_checkpoint, save_chec
 from noisyjax.nn.networks import noisy_layer_names
 from noisyjax.run.devices import agent_mesh, place
 from noisyjax.run.env_ids import is_device_env
-from noisyjax.run.envs import HostEnvs, solve_threshold
+from noisyjax.run.envs import EVAL_STREAM, HostEnvs, solve_threshold
 from noisyjax.run.episodes import EpisodeTracker
 from noisyjax.run.evaluation import evaluate
 from noisyjax.run.hooks import CsvLogHook, HistoryHook, Hook, LogPoint, NoStopwatch, ProgressHook, Stopwatch
+from noisyjax.run.periodic import BestParams, periodic_evaluation
 from noisyjax.run.programs import compile_programs
 from noisyjax.run.results import AgentResult, RunFiles, TrainResult, config_record
 from noisyjax.run.signals import STOP
@@ -42,7 +43,8 @@ class _Run:
     def __init__(self, config: Config, seeds: list[int], envs: HostEnvs, agent: Agent, programs, mesh):
         self.config, self.seeds, self.envs, self.agent, self.fns = config, seeds, envs, agent, programs
         self.mesh = mesh
-        self.tracker = EpisodeTracker(len(seeds), solve_threshold(config.env, config.solve_threshold))
+        threshold = solve_threshold(config.env, config.solve_threshold)
+        self.tracker = EpisodeTracker(len(seeds), threshold, config.solve_window)
         self.t = 0
         self.wall_before = 0.0  # loop seconds of the earlier parts of a resumed run
         self.t_start = self.t_log = time.perf_counter()
@@ -50,6 +52,7 @@ class _Run:
         self.obs = self.actions = None
         self.layer_names: list[str] = []
         self.diverged: list[int | None] = [None] * len(seeds)  # env step of divergence per agent
+        self.best = BestParams(len(seeds))  # of the periodic evaluations (Config.eval_every)
 
     def seconds(self) -> float:
         """Training-loop seconds so far, earlier parts of a resumed run included."""
@@ -62,6 +65,8 @@ class _Run:
         states = self.fns.init(jnp.asarray(self.seeds), hparams)
         self.layer_names = noisy_layer_names(self.agent.param_tree(states.learner.params[0]))
         ckpt = latest_checkpoint(files.checkpoint_dir) if files is not None and files.resume else None
+        if ckpt is not None:
+            self.best.load(files.checkpoint_dir)
         if ckpt is None:
             self.obs = self.envs.reset()
             self.states, actions = self.fns.act(states, self.obs)
@@ -163,12 +168,13 @@ class _Run:
                 for hook in hooks:
                     hook.diverged(int(i), self.seeds[i], self.t)
 
-    def evaluate(self, i: int) -> np.ndarray:
-        """The final evaluation of agent ``i``: returns ``[eval_episodes]``."""
+    def evaluate(self, i: int, episodes: int | None = None, stream: int = EVAL_STREAM) -> np.ndarray:
+        """Evaluate agent ``i`` now on ``episodes`` episodes (None: ``eval_episodes``, the final
+        evaluation) of ``stream``: returns ``[episodes]``."""
         c = self.config
         params = self.states.learner.params[i]
-        return evaluate(self.agent, params, seed=self.seeds[i], episodes=c.eval_episodes,
-                        policy=c.eval_policy)
+        return evaluate(self.agent, params, seed=self.seeds[i], episodes=episodes or c.eval_episodes,
+                        policy=c.eval_policy, stream=stream)
 
     def all_diverged(self) -> bool:
         # stops at the first healthy agent: O(1) per step in a healthy sweep
@@ -221,6 +227,9 @@ def step_loop(
             advance()
             if run.t % c.log_every == 0:
                 run.log(hooks, log_times)
+                if c.eval_every and run.t % c.eval_every == 0:
+                    periodic_evaluation(run, files, hooks)
+                    run.t_log = time.perf_counter()  # the next interval's steps/s: training only
                 watch.lap("logging")
             if run.t % c.checkpoint_every == 0:
                 run.checkpoint(files, hooks)
@@ -284,7 +293,7 @@ def drive(run: _Run, overrides: list[dict], files: RunFiles | None, progress: bo
     history = HistoryHook(len(run.seeds))
     all_hooks: list[Hook] = [history]
     if files is not None:
-        all_hooks.append(CsvLogHook(files.agent_dirs, run.layer_names, lines))
+        all_hooks.append(CsvLogHook(files.agent_dirs, run.layer_names, lines, run.config.eval_every > 0))
     if progress:
         all_hooks.append(ProgressHook(run.config.total_steps, run.t, len(run.seeds)))
     all_hooks += list(hooks)
@@ -298,7 +307,8 @@ def drive(run: _Run, overrides: list[dict], files: RunFiles | None, progress: bo
         hook.close()
     run.envs.close()
     mesh = run.mesh
-    return _finish(run, overrides, evaluate_at_end and not interrupted, history.rows, TrainResult(
+    evaluate_now = evaluate_at_end and not interrupted
+    return _finish(run, overrides, evaluate_now, history.rows, history.evals, TrainResult(
         agents=[], states=run.states, agent=run.agent, env_steps=run.t, wall_time=wall,
         steps_per_sec=(run.t - start_t) * len(run.seeds) / max(wall, 1e-9), interrupted=interrupted,
         threshold=run.tracker.threshold, devices=1 if mesh is None else mesh.size, log_times=log_times,
@@ -307,7 +317,7 @@ def drive(run: _Run, overrides: list[dict], files: RunFiles | None, progress: bo
 
 
 def _finish(run: _Run, overrides: list[dict], evaluate_now: bool, metrics: list[list[dict]],
-            result: TrainResult) -> TrainResult:
+            evals: list[list[dict]], result: TrainResult) -> TrainResult:
     """Fill ``result.agents`` from the tracker and the metrics ``history``, with the final
     evaluation when asked for."""
     tr = run.tracker
@@ -315,6 +325,7 @@ def _finish(run: _Run, overrides: list[dict], evaluate_now: bool, metrics: list[
         a = AgentResult(
             seed, overrides[i], tr.returns[i], tr.lengths[i], tr.end_steps[i], tr.solved_at[i],
             seconds_to_solve=tr.solved_time[i], diverged_at=run.diverged[i], metrics=metrics[i],
+            evals=evals[i],
         )
         if evaluate_now and a.diverged_at is None:
             a.eval_returns = run.evaluate(i).tolist()

@@ -35,6 +35,17 @@ class AgentResult:
     """Every log point of this process's part of the run, as ``metrics.csv`` rows (``env_step``,
     ``loss``, ``mean_q``, ``sigma_<layer>``, ``last100``, ``steps_per_sec``; None where the CSV
     cell is empty), kept in memory whether or not the run writes files."""
+    evals: list[dict] = dataclasses.field(default_factory=list)
+    """Every periodic evaluation (``Config.eval_every``) of this process's part of the run, as
+    ``evals.csv`` rows (``env_step``, ``mean``, ``std``, ``min``, ``max``, ``episodes``)."""
+
+    def best_eval(self) -> dict | None:
+        """The periodic evaluation with the highest mean (the earliest of ties), or None."""
+        best = None
+        for row in self.evals:
+            if best is None or row["mean"] > best["mean"]:
+                best = row
+        return best
 
     def last_mean(self, n: int = WINDOW) -> float | None:
         """Mean return of the last ``n`` episodes (None before the first episode)."""
@@ -99,10 +110,12 @@ class TrainResult:
         writer.close()
         paths = []
         for d, a in zip(dirs, self.agents):
-            write_plots(d, self.threshold, title=f"{self.agent.config.env} seed {a.seed}")
+            write_plots(d, self.threshold, title=f"{self.agent.config.env} seed {a.seed}",
+                        window=self.agent.config.solve_window)
             paths += [d / name for name in PLOTS]
         if len(self.agents) > 1:
-            paths += plot_sweep({"agents": dirs}, out_dir, self.threshold)
+            window = self.agent.config.solve_window
+            paths += plot_sweep({"agents": dirs}, out_dir, self.threshold, window=window)
         return paths
 
     @property

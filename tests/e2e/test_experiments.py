@@ -25,14 +25,18 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from conftest import call
+from conftest import call, sigint_after_checkpoint
 
 from benchmarks import step as bench_step
 from benchmarks import sweep as bench_sweep
 from benchmarks import switches as bench_switches
-from experiments import evaluate, lunar, sweep
+from experiments import common, evaluate, lunar, sweep
 from noisyjax.config import Config
+from noisyjax.io.checkpoint import load_best
+from noisyjax.io.restore import load_run
 from noisyjax.run import cpu
+from noisyjax.run.envs import SELECT_STREAM
+from noisyjax.run.evaluation import evaluate as evaluate_params
 
 ROOT = Path(__file__).resolve().parents[2]
 TOTAL = 600
@@ -866,7 +870,8 @@ def test_keep_checkpoints_and_evaluate_any_kept_one(runs, tmp_path, capsys):
     for argv, words in (
         (["--checkpoint", "100"], "no checkpoint of env step 100 in"),
         (["--checkpoint", "100"], "; kept: 0, 200, 400, 600"),
-        (["--checkpoint", "best"], "--checkpoint best is invalid: give latest or an env step"),
+        (["--checkpoint", "best"], "has no best checkpoint (it trained without --eval-every)"),
+        (["--checkpoint", "last"], "--checkpoint last is invalid: give latest, best or an env step"),
     ):
         assert call(evaluate.main, [str(out), *argv, "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
@@ -874,3 +879,40 @@ def test_keep_checkpoints_and_evaluate_any_kept_one(runs, tmp_path, capsys):
     assert call(lunar.main, [*FLAGS, "--keep-checkpoints", "0", "--out", str(tmp_path / "k0")]) == 2
     assert "--keep-checkpoints 0 is invalid" in capsys.readouterr().err
     assert not (tmp_path / "k0").exists()
+
+
+def test_eval_every_writes_evals_and_the_best_checkpoint(runs, tmp_path):
+    """--eval-every 200 --eval-every-episodes 2 leaves training alone (episodes.csv as without);
+    evals.csv has one row per 200 env steps, each the mean of 2 selection-stream episodes of that
+    step's parameters; best.npz holds the best row's parameters (the first of ties), which
+    evaluate --checkpoint best evaluates; stopped at its 200-step checkpoint and resumed, the run
+    writes the same evals.csv and best parameters."""
+    extra = ["--seed", "0", "--eval-every", "200", "--eval-every-episodes", "2", "--keep-checkpoints", "4"]
+    out = train(tmp_path / "evals", *extra)
+    assert (out / "episodes.csv").read_bytes() == (runs["seed0"] / "episodes.csv").read_bytes()
+    table = rows(out / "evals.csv")
+    assert [int(r["env_step"]) for r in table] == [200, 400, 600]
+    assert {r["episodes"] for r in table} == {"2"}
+    for r in table:
+        agent, states, _, _ = load_run(out, int(r["env_step"]))
+        want = evaluate_params(agent, states.learner.params[0], seed=0, episodes=2, stream=SELECT_STREAM)
+        assert float(r["mean"]) == pytest.approx(float(np.mean(want)), rel=1e-5)
+    means = [float(r["mean"]) for r in table]
+    best_step = int(table[means.index(max(means))]["env_step"])
+    params, meta = load_best(out / "checkpoints")
+    _, at_best, _, _ = load_run(out, best_step)
+    np.testing.assert_array_equal(params[0], np.asarray(at_best.learner.params[0]))
+    assert meta["env_step"] == [best_step] and summary(out)["best_eval"]["env_step"] == best_step
+    best = run_evaluate([str(out), "--checkpoint", "best", "--episodes", "2", "--quiet"])
+    same = run_evaluate([str(out), "--checkpoint", str(best_step), "--episodes", "2", "--quiet"])
+    assert best["env_steps_trained"] == best_step and best["mean"] == same["mean"]
+    cut = tmp_path / "cut"
+    with sigint_after_checkpoint(200):
+        assert common.entry(lunar.main, [*FLAGS, *extra, "--out", str(cut)]) == 130
+    assert len(rows(cut / "evals.csv")) == 1
+    assert call(lunar.main, ["--resume", str(cut), "--quiet"]) == 0
+    for name in ("episodes.csv", "evals.csv"):
+        assert (cut / name).read_bytes() == (out / name).read_bytes(), name
+    resumed_params, resumed_meta = load_best(cut / "checkpoints")
+    np.testing.assert_array_equal(resumed_params, params)
+    assert resumed_meta == meta

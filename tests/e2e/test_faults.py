@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import call
+from conftest import call, sigint_after_checkpoint
 
 from experiments import common, evaluate, lunar, sweep
 from noisyjax.analysis import plots
@@ -35,7 +35,6 @@ from noisyjax.config import Config
 from noisyjax.io import checkpoint
 from noisyjax.io import summary as summaries
 from noisyjax.io.restore import load_run
-from noisyjax.run import loop
 from noisyjax.run.signals import STOP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,24 +181,6 @@ def latest(folder: Path) -> str:
 def copy(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
-
-
-@contextlib.contextmanager
-def sigint_after_checkpoint(step: int):
-    """A real SIGINT to this process right after the loop's checkpoint at env step ``step``
-    (once): under ``common.entry``'s handlers, a Ctrl-C at that moment."""
-    real, sent = loop.save_checkpoint, []
-
-    def save(directory, states, host, *keep):
-        path = real(directory, states, host, *keep)
-        if host["t"] == step and not sent:
-            sent.append(step)
-            os.kill(os.getpid(), signal.SIGINT)
-        return path
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(loop, "save_checkpoint", save)
-        yield
 
 
 # ---------------------------------------------------------------------------------------------

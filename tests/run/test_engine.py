@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 
 from noisyjax.agent.types import stack_hparams
+from noisyjax.analysis.stats import steps_to_solve
 from noisyjax.config import Config
 from noisyjax.run import engine
+from noisyjax.run.device_eval import evaluate_device
+from noisyjax.run.envs import SELECT_STREAM
 from noisyjax.run.hooks import Hook
 from noisyjax.run.loop import RunFiles, train
 from noisyjax.run.signals import STOP
@@ -226,3 +229,32 @@ def test_device_evaluation_policies(policy):
     np.testing.assert_array_equal(a, b)
     if policy != "mean":
         assert not np.array_equal(a, evaluate_device(agent, params, seed=4, episodes=12, policy="mean"))
+
+
+def test_solve_window_sets_the_solve_test_on_host_and_device():
+    """``solve_window`` 5: the host tracker's steps to solve is the first step whose last 5
+    returns average the threshold (not the last 100's), and the device's own float32 test in
+    ``make_train``'s carry finds the same step."""
+    config = dataclasses.replace(CARTPOLE, solve_window=5, solve_threshold=15.0)
+    a = train(config, [0], evaluate_at_end=False).agents[0]
+    want = steps_to_solve(a.end_steps, a.returns, 15.0, window=5)
+    assert want is not None and a.steps_to_solve == want
+    assert steps_to_solve(a.end_steps, a.returns, 15.0, window=100) != want
+    out = jax.jit(engine.make_train(config))(jnp.array([0], jnp.uint32), stack_hparams(config, [{}]))
+    assert out.state.recent.shape == (1, 5) and int(out.state.solved_at[0]) == want
+
+
+def test_periodic_evaluations_leave_training_alone_and_score_the_params():
+    """``eval_every`` 200: one evaluation row per 200 env steps, each the mean of
+    ``eval_every_episodes`` returns on the selection stream; the episodes trained are those of the
+    run without evaluations."""
+    plain = train(CARTPOLE, [0], evaluate_at_end=False)
+    config = dataclasses.replace(CARTPOLE, eval_every=200, eval_every_episodes=3)
+    result = train(config, [0], evaluate_at_end=False)
+    a = result.agents[0]
+    assert a.returns == plain.agents[0].returns and a.end_steps == plain.agents[0].end_steps
+    assert [r["env_step"] for r in a.evals] == [200, 400, 600] and {r["episodes"] for r in a.evals} == {3}
+    final = evaluate_device(result.agent, result.states.learner.params[0], seed=0, episodes=3,
+                            policy="mean", stream=SELECT_STREAM)
+    assert a.evals[-1]["mean"] == pytest.approx(float(np.mean(final)))
+    assert a.best_eval() == max(a.evals, key=lambda r: r["mean"])  # the first of ties
