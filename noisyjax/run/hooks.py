@@ -132,7 +132,8 @@ class CsvLogHook(Hook):
 
 
 class ProgressHook(Hook):
-    """A tqdm bar over all agents' env steps, with episodes, last-100 mean, solved and steps/s.
+    """A tqdm bar over all agents' env steps, with episodes, last-100 mean, solved, the mean over
+    agents of their latest periodic evaluation (with ``eval_every``) and steps/s.
 
     One speed is shown: the aggregate env steps/s of the last log interval (tqdm's own smoothed
     rate, which also counted compilation, is left out of the bar). ``file``: where the bar is
@@ -147,14 +148,19 @@ class ProgressHook(Hook):
             dynamic_ncols=True, bar_format=self.BAR_FORMAT, file=file,
         )
         self.t = initial
+        self.evals: dict[int, float] = {}  # agent -> mean of its latest periodic evaluation
 
     def log(self, point: LogPoint) -> None:
         # the fields first, then the update that redraws the bar: it shows this point's values
+        evals = f" eval={np.mean(list(self.evals.values())):.1f}" if self.evals else ""
         self.bar.set_postfix_str(
-            f"{point.tracker.postfix()} {point.steps_per_sec:,.0f} steps/s", refresh=False
+            f"{point.tracker.postfix()}{evals} {point.steps_per_sec:,.0f} steps/s", refresh=False
         )
         self.bar.update((point.t - self.t) * self.agents)
         self.t = point.t
+
+    def evaluation(self, i, seed, t, returns):
+        self.evals[i] = float(np.mean(returns))
 
     def diverged(self, i: int, seed: int, t: int) -> None:
         tqdm.write(f"agent {i} (seed {seed}) diverged at env step {t}: its episodes stop counting")

@@ -82,6 +82,11 @@ def test_progress_bar_shows_one_speed_and_the_latest_fields():
         frame = out.getvalue().split("\r")[-1]
         assert f"{sps:,.0f} steps/s" in frame and f"{2 * t / 1000:.2f}k/6.00k" in frame, frame
         assert frame.count("/s") == 1, frame
+        assert "eval=" not in frame  # no periodic evaluation yet
+    hook.evaluation(0, 0, 2_000, np.array([10.0, 20.0]))
+    hook.evaluation(1, 1, 2_000, np.array([40.0]))
+    hook.log(LogPoint(3_000, empty, empty, np.zeros((2, 0)), [], 1.0, tracker))
+    assert " eval=27.5 " in out.getvalue().split("\r")[-1]  # mean over agents of 15 and 40
     hook.close()
 
 
