@@ -198,7 +198,7 @@ PLACEHOLDER = b"a placeholder plot\n"
 @pytest.fixture(scope="module", autouse=True)
 def quick_plots():
     """In-process runs write a placeholder file for each plot, and no sweep plots."""
-    def write_plots(agent_dir, threshold, title=""):
+    def write_plots(agent_dir, threshold, title="", window=100):
         for name in PLOTS:
             (Path(agent_dir) / name).write_bytes(PLACEHOLDER)
 
