@@ -74,14 +74,13 @@ class _DeviceRun(_Run):
         carry = self.fresh(hparams)
         self.layer_names = noisy_layer_names(self.agent.param_tree(carry.agents.learner.params[0]))
         ckpt = latest_checkpoint(files.checkpoint_dir) if files is not None and files.resume else None
-        if ckpt is not None:
-            self.best.load(files.checkpoint_dir)
         if ckpt is None:
             self.carry = place(carry, self.mesh)
             return None
         if not self.denv.resumable:
             raise ValueError(f"{self.config.env} keeps its state in C++: its runs cannot be resumed")
         carry, host = load_checkpoint(ckpt, carry)
+        self.best.load(files.checkpoint_dir)
         self.carry = place(carry, self.mesh)
         self.set_counters(host)
         return host["lines"]

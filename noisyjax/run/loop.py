@@ -65,8 +65,6 @@ class _Run:
         states = self.fns.init(jnp.asarray(self.seeds), hparams)
         self.layer_names = noisy_layer_names(self.agent.param_tree(states.learner.params[0]))
         ckpt = latest_checkpoint(files.checkpoint_dir) if files is not None and files.resume else None
-        if ckpt is not None:
-            self.best.load(files.checkpoint_dir)
         if ckpt is None:
             self.obs = self.envs.reset()
             self.states, actions = self.fns.act(states, self.obs)
@@ -74,6 +72,7 @@ class _Run:
             return None
         states, host = load_checkpoint(ckpt, states)
         self.set_state(states, host)
+        self.best.load(files.checkpoint_dir)
         return host["lines"]
 
     def get_state(self) -> dict:
