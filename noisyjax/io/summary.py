@@ -41,7 +41,7 @@ def finish_agent_dir(agent_dir: Path, result: TrainResult, i: int, extra: dict |
         "seconds_to_solve": a.seconds_to_solve,
         "last100_mean": a.last_mean(),
         "final_eval": eval_summary(a.eval_returns, config.eval_policy),
-        "best_eval": a.best_eval(),  # of the periodic evaluations (--eval-every); None without
+        "best_eval": a.best_eval,  # of the periodic evaluations (--eval-every); None without
         "diverged_at": a.diverged_at,
         "wall_time_s": result.total_wall_time,
         "steps_per_sec": result.steps_per_sec / len(result.agents),

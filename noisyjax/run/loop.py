@@ -324,7 +324,7 @@ def _finish(run: _Run, overrides: list[dict], evaluate_now: bool, metrics: list[
         a = AgentResult(
             seed, overrides[i], tr.returns[i], tr.lengths[i], tr.end_steps[i], tr.solved_at[i],
             seconds_to_solve=tr.solved_time[i], diverged_at=run.diverged[i], metrics=metrics[i],
-            evals=evals[i],
+            evals=evals[i], best_eval=run.best.summary(i),
         )
         if evaluate_now and a.diverged_at is None:
             a.eval_returns = run.evaluate(i).tolist()

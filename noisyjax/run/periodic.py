@@ -41,6 +41,10 @@ class BestParams:
         self.steps[i], self.means[i] = int(t), float(mean)
         return True
 
+    def summary(self, i: int) -> dict | None:
+        """Agent ``i``'s best as ``{"env_step", "mean"}``; None before its first evaluation."""
+        return None if self.means[i] is None else {"env_step": self.steps[i], "mean": self.means[i]}
+
     def save(self, directory: Path, episodes: int, policy: str) -> None:
         save_best(directory, self.params, self.steps, self.means, episodes, policy)
 

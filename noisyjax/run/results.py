@@ -39,13 +39,10 @@ class AgentResult:
     """Every periodic evaluation (``Config.eval_every``) of this process's part of the run, as
     ``evals.csv`` rows (``env_step``, ``mean``, ``std``, ``min``, ``max``, ``episodes``)."""
 
-    def best_eval(self) -> dict | None:
-        """The periodic evaluation with the highest mean (the earliest of ties), or None."""
-        best = None
-        for row in self.evals:
-            if best is None or row["mean"] > best["mean"]:
-                best = row
-        return best
+    best_eval: dict | None = None
+    """``{"env_step", "mean"}`` of the periodic evaluation with the highest mean (the earliest of
+    ties) over every part of a resumed run, as ``checkpoints/best.npz`` records it; None without
+    ``eval_every`` (or before the first evaluation)."""
 
     def last_mean(self, n: int = WINDOW) -> float | None:
         """Mean return of the last ``n`` episodes (None before the first episode)."""

@@ -913,6 +913,7 @@ def test_eval_every_writes_evals_and_the_best_checkpoint(runs, tmp_path):
     assert call(lunar.main, ["--resume", str(cut), "--quiet"]) == 0
     for name in ("episodes.csv", "evals.csv"):
         assert (cut / name).read_bytes() == (out / name).read_bytes(), name
+    assert summary(cut)["best_eval"] == summary(out)["best_eval"]  # over both parts of the run
     resumed_params, resumed_meta = load_best(cut / "checkpoints")
     np.testing.assert_array_equal(resumed_params, params)
     assert resumed_meta == meta

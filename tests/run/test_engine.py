@@ -257,4 +257,5 @@ def test_periodic_evaluations_leave_training_alone_and_score_the_params():
     final = evaluate_device(result.agent, result.states.learner.params[0], seed=0, episodes=3,
                             policy="mean", stream=SELECT_STREAM)
     assert a.evals[-1]["mean"] == pytest.approx(float(np.mean(final)))
-    assert a.best_eval() == max(a.evals, key=lambda r: r["mean"])  # the first of ties
+    best = max(a.evals, key=lambda r: r["mean"])  # the first of ties
+    assert a.best_eval == {"env_step": best["env_step"], "mean": pytest.approx(best["mean"])}
